@@ -1,0 +1,66 @@
+"""trainguard: stop LLM training runs from wasting GPU-days.
+
+The front door is small: read a run, diagnose it, or guard one live.
+
+>>> import trainguard
+>>> run = trainguard.read_run("out/")            # doctest: +SKIP
+>>> diagnosis = trainguard.analyze(run)          # doctest: +SKIP
+>>> guard = trainguard.Guard()                   # doctest: +SKIP
+
+Heavy libraries (torch, transformers, matplotlib) are never imported here.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .errors import ConfigError, GuardError, InputError, TrainguardError
+from .findings import Finding, Severity
+from .run import History, Run, RunConfig, Series
+
+__version__ = "0.1.0"
+
+if TYPE_CHECKING:
+    from .diagnosis import Diagnosis
+
+
+def read_run(path: Any, **kwargs: Any) -> Run:
+    """Read the run at ``path`` (a log file, an output folder, ``-``) with its configs."""
+    from .readers import read_run as _read_run
+
+    return _read_run(path, **kwargs)
+
+
+def analyze(run_or_path: Any, **kwargs: Any) -> Diagnosis:
+    """Diagnose a Run (or the run at a path): findings, best point, waste, causes, recommendations."""
+    from .diagnosis import diagnose
+
+    run = run_or_path if isinstance(run_or_path, Run) else read_run(run_or_path, **kwargs)
+    return diagnose(run)
+
+
+def __getattr__(name: str) -> Any:
+    # Guard lives in live/ and is imported on first use only.
+    if name == "Guard":
+        from .live.guard import Guard
+
+        return Guard
+    raise AttributeError(name)
+
+
+__all__ = [
+    "ConfigError",
+    "Finding",
+    "Guard",
+    "GuardError",
+    "History",
+    "InputError",
+    "Run",
+    "RunConfig",
+    "Series",
+    "Severity",
+    "TrainguardError",
+    "__version__",
+    "analyze",
+    "read_run",
+]

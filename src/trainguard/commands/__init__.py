@@ -1,0 +1,1 @@
+"""One module per CLI command, each exposing ``register(app)``; see ``trainguard/cli.py``."""

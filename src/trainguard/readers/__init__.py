@@ -1,0 +1,123 @@
+"""Readers turn whatever a framework wrote into a :class:`~trainguard.run.Run`.
+
+Each format is one module exposing ``NAME``, ``sniff(head: bytes, path) -> float``
+(0 = not mine, 1 = certainly mine) and ``read(path) -> Run``. Folder formats
+(an HF output dir, a TensorBoard logdir) are handled by ``folder.py``, which
+picks the files inside and hands them to the file readers. The registry below
+is the one place a format is listed; the best sniff wins, and a tie between two
+different readers is an error naming both.
+
+Configs found beside the run (or given with ``--config``) are attached by
+:func:`trainguard.configs.attach`, after the metrics are read.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Sequence
+from pathlib import Path
+from types import ModuleType
+
+from ..errors import InputError, NoMetricsError
+from ..run import Run
+from ._io import head, looks_binary, spool_stdin
+
+# Module names under trainguard.readers, in priority order for equal sniffs.
+# Add a format by adding its module here.
+_REGISTRY: tuple[str, ...] = (
+    "trainer_state",
+)
+
+# Folder readers: modules exposing sniff_dir(path) -> float and read_dir(path) -> list[Run].
+_DIR_REGISTRY: tuple[str, ...] = ()
+
+
+def readers() -> list[ModuleType]:
+    return [importlib.import_module(f"{__name__}.{m}") for m in _REGISTRY]
+
+
+def dir_readers() -> list[ModuleType]:
+    return [importlib.import_module(f"{__name__}.{m}") for m in _DIR_REGISTRY]
+
+
+def pick_reader(path: Path, data: bytes) -> ModuleType:
+    """The reader whose sniff is most confident for ``data``; InputError when none or a tie."""
+    scored = sorted(((float(m.sniff(data, path)), i, m) for i, m in enumerate(readers())), key=lambda t: (-t[0], t[1]))
+    if not scored or scored[0][0] <= 0:
+        raise NoMetricsError(path, "unknown format: no metrics found; try --pattern REGEX with named groups")
+    if len(scored) > 1 and scored[1][0] == scored[0][0] and scored[0][0] < 0.99:
+        a, b = scored[0][2].NAME, scored[1][2].NAME
+        raise InputError(path, f"ambiguous format: both {a} and {b} match equally; pass --format")
+    return scored[0][2]
+
+
+def read_file(path: Path, *, fmt: str | None = None, pattern: str | None = None) -> Run:
+    """Read one file (``.gz`` transparently) into a Run."""
+    if not path.exists():
+        raise InputError(path, "no such file or folder")
+    if path.is_dir():
+        raise InputError(path, "is a folder; expected a file")
+    data = head(path)
+    if not data.strip():
+        raise InputError(path, "empty file: nothing to analyze")
+    if pattern is not None:
+        mod = importlib.import_module(f"{__name__}.pattern")
+        return mod.read(path, pattern=pattern)
+    if fmt is not None:
+        by_name = {m.NAME: m for m in readers()}
+        if fmt not in by_name:
+            raise InputError(path, f"unknown --format {fmt!r}; known: {', '.join(sorted(by_name))}")
+        return by_name[fmt].read(path)
+    if looks_binary(data) and not _binary_ok(path, data):
+        raise InputError(path, "binary data, not a text log (is it a pickle such as training_args.bin? it is never loaded)")
+    return pick_reader(path, data).read(path)
+
+
+def _binary_ok(path: Path, data: bytes) -> bool:
+    """Binary formats we do read (TensorBoard event files) claim the file through their own sniff."""
+    return any(getattr(m, "BINARY", False) and m.sniff(data, path) > 0 for m in readers())
+
+
+def read_runs(path: str | Path, *, fmt: str | None = None, pattern: str | None = None) -> list[Run]:
+    """Every run found at ``path``: a file (one run), ``-`` (stdin), or a folder (one or several runs)."""
+    if str(path) == "-":
+        p = spool_stdin()
+        try:
+            run = read_file(p, fmt=fmt, pattern=pattern)
+        finally:
+            p.unlink(missing_ok=True)
+        run.name = "stdin"
+        run.sources = ["-"]
+        return [run]
+    p = Path(path)
+    if p.is_dir():
+        best: tuple[float, ModuleType] | None = None
+        for m in dir_readers():
+            c = float(m.sniff_dir(p))
+            if c > 0 and (best is None or c > best[0]):
+                best = (c, m)
+        if best is None:
+            raise NoMetricsError(p, "folder holds no log we recognise (trainer_state.json, checkpoint-*/, event files, metrics.csv, *.log)")
+        return list(best[1].read_dir(p))
+    return [read_file(p, fmt=fmt, pattern=pattern)]
+
+
+def read_run(
+    path: str | Path,
+    *,
+    config: Sequence[str | Path] = (),
+    fmt: str | None = None,
+    pattern: str | None = None,
+) -> Run:
+    """Read the one run at ``path`` and attach its configs; a folder with several runs is an InputError."""
+    runs = read_runs(path, fmt=fmt, pattern=pattern)
+    if len(runs) != 1:
+        raise InputError(path, f"holds {len(runs)} runs; use read_runs() or analyze each")
+    run = runs[0]
+    from ..configs import attach
+
+    attach(run, path, extra=config)
+    return run
+
+
+__all__ = ["read_file", "read_run", "read_runs", "readers"]

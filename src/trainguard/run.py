@@ -1,0 +1,450 @@
+"""The one data model: a Run holds a History of metric Series, a RunConfig and its checkpoints.
+
+Readers produce a :class:`Run`; detectors are pure functions of it; the live
+guard grows one point by point. Everything downstream reads this module only,
+so a new log format never touches a detector.
+
+Series are columnar (numpy arrays behind an amortised-O(1) append), never a
+list of dicts: a 1 GB log holds millions of points, and the live guard appends
+one at a time without copying the history.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+# Canonical metric names. Readers map framework names onto these and keep
+# unknown metrics under their own (lower-cased) names.
+TRAIN_LOSS = "train_loss"
+EVAL_LOSS = "eval_loss"
+LEARNING_RATE = "learning_rate"
+GRAD_NORM = "grad_norm"
+EPOCH = "epoch"
+THROUGHPUT = "throughput"
+GPU_MEM = "gpu_mem"
+STEP_TIME = "step_time"
+
+_NAN = float("nan")
+
+
+class Series:
+    """One metric over steps: ``steps`` (int64) and ``values`` (float64), optional ``epochs`` and ``wall_time``.
+
+    Backed by growable buffers so that :meth:`append` is amortised O(1); the
+    public arrays are views of the filled part, valid until the next append.
+    Missing epochs or wall times are NaN, so the columns always line up.
+    """
+
+    __slots__ = ("_epochs", "_n", "_steps", "_values", "_wall")
+
+    def __init__(
+        self,
+        steps: Iterable[int] | np.ndarray = (),
+        values: Iterable[float] | np.ndarray = (),
+        epochs: Iterable[float] | np.ndarray | None = None,
+        wall_time: Iterable[float] | np.ndarray | None = None,
+    ) -> None:
+        s = np.asarray(list(steps) if not isinstance(steps, np.ndarray) else steps, dtype=np.int64)
+        v = np.asarray(list(values) if not isinstance(values, np.ndarray) else values, dtype=np.float64)
+        if s.shape != v.shape:
+            raise ValueError(f"steps ({s.shape}) and values ({v.shape}) differ in length")
+        n = len(s)
+        e = np.full(n, _NAN) if epochs is None else np.asarray(epochs, dtype=np.float64)
+        w = np.full(n, _NAN) if wall_time is None else np.asarray(wall_time, dtype=np.float64)
+        if e.shape != s.shape or w.shape != s.shape:
+            raise ValueError("epochs and wall_time must match steps in length")
+        cap = max(16, n)
+        self._steps = np.empty(cap, np.int64)
+        self._values = np.empty(cap, np.float64)
+        self._epochs = np.empty(cap, np.float64)
+        self._wall = np.empty(cap, np.float64)
+        self._steps[:n] = s
+        self._values[:n] = v
+        self._epochs[:n] = e
+        self._wall[:n] = w
+        self._n = n
+
+    # -- columns -----------------------------------------------------------
+    @property
+    def steps(self) -> np.ndarray:
+        return self._steps[: self._n]
+
+    @property
+    def values(self) -> np.ndarray:
+        return self._values[: self._n]
+
+    @property
+    def epochs(self) -> np.ndarray:
+        return self._epochs[: self._n]
+
+    @property
+    def wall_time(self) -> np.ndarray:
+        return self._wall[: self._n]
+
+    def has_epochs(self) -> bool:
+        return bool(self._n) and bool(np.isfinite(self.epochs).any())
+
+    def has_wall_time(self) -> bool:
+        return bool(self._n) and bool(np.isfinite(self.wall_time).any())
+
+    # -- growth ------------------------------------------------------------
+    def append(self, step: int, value: float, epoch: float | None = None, wall_time: float | None = None) -> None:
+        """Add one point; amortised O(1) (buffers double when full)."""
+        if self._n == len(self._steps):
+            self._grow(2 * self._n)
+        i = self._n
+        self._steps[i] = step
+        self._values[i] = value
+        self._epochs[i] = _NAN if epoch is None else epoch
+        self._wall[i] = _NAN if wall_time is None else wall_time
+        self._n = i + 1
+
+    def _grow(self, cap: int) -> None:
+        for name in ("_steps", "_values", "_epochs", "_wall"):
+            old = getattr(self, name)
+            new = np.empty(cap, old.dtype)
+            new[: self._n] = old[: self._n]
+            setattr(self, name, new)
+
+    # -- queries -----------------------------------------------------------
+    def __len__(self) -> int:
+        return self._n
+
+    def __bool__(self) -> bool:
+        return self._n > 0
+
+    def __repr__(self) -> str:
+        if not self._n:
+            return "Series(empty)"
+        return f"Series({self._n} points, steps {self.steps[0]}..{self.steps[-1]})"
+
+    def finite(self) -> Series:
+        """The points whose value is finite (NaN/inf dropped), as a new Series."""
+        m = np.isfinite(self.values)
+        if m.all():
+            return self
+        return Series(self.steps[m], self.values[m], self.epochs[m], self.wall_time[m])
+
+    def sorted(self) -> Series:
+        """The points ordered by step (stable), as a new Series; self if already ordered."""
+        if self._n < 2 or bool(np.all(np.diff(self.steps) >= 0)):
+            return self
+        o = np.argsort(self.steps, kind="stable")
+        return Series(self.steps[o], self.values[o], self.epochs[o], self.wall_time[o])
+
+    def value_at(self, step: int) -> float | None:
+        """The value logged at ``step`` exactly (the last one if several), else None."""
+        idx = np.nonzero(self.steps == step)[0]
+        return float(self.values[idx[-1]]) if len(idx) else None
+
+    def nearest(self, step: int) -> int | None:
+        """Index of the point whose step is closest to ``step``."""
+        if not self._n:
+            return None
+        return int(np.argmin(np.abs(self.steps - step)))
+
+    def epoch_at(self, i: int) -> float | None:
+        e = float(self.epochs[i])
+        return None if math.isnan(e) else e
+
+    def slice_steps(self, start: int | None = None, end: int | None = None) -> Series:
+        """Points with ``start <= step <= end``."""
+        m = np.ones(self._n, bool)
+        if start is not None:
+            m &= self.steps >= start
+        if end is not None:
+            m &= self.steps <= end
+        return Series(self.steps[m], self.values[m], self.epochs[m], self.wall_time[m])
+
+
+class History(Mapping[str, Series]):
+    """Metric name -> Series. Canonical names are the module constants (``train_loss``, ``eval_loss`` ...)."""
+
+    def __init__(self, series: Mapping[str, Series] | None = None) -> None:
+        self._series: dict[str, Series] = dict(series or {})
+
+    def __getitem__(self, name: str) -> Series:
+        return self._series[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._series)
+
+    def __len__(self) -> int:
+        return len(self._series)
+
+    def get_series(self, name: str) -> Series:
+        """The series ``name``, or an empty one: detectors then just see no points."""
+        return self._series.get(name) or Series()
+
+    def series(self, name: str) -> Series:
+        """The series ``name``, created empty if missing (for readers and the live guard)."""
+        s = self._series.get(name)
+        if s is None:
+            s = self._series[name] = Series()
+        return s
+
+    def add(self, name: str, step: int, value: float, epoch: float | None = None, wall_time: float | None = None) -> None:
+        self.series(name).append(step, value, epoch, wall_time)
+
+    def set(self, name: str, series: Series) -> None:
+        self._series[name] = series
+
+    def drop(self, name: str) -> None:
+        self._series.pop(name, None)
+
+    def eval_metrics(self) -> list[str]:
+        """Names of eval metrics other than eval_loss, in insertion order."""
+        return [n for n in self._series if n.startswith("eval_") and n != EVAL_LOSS and len(self._series[n])]
+
+    def last_step(self) -> int | None:
+        ends = [int(s.steps.max()) for s in self._series.values() if len(s)]
+        return max(ends) if ends else None
+
+    def first_step(self) -> int | None:
+        starts = [int(s.steps.min()) for s in self._series.values() if len(s)]
+        return min(starts) if starts else None
+
+    def total_points(self) -> int:
+        return sum(len(s) for s in self._series.values())
+
+
+@dataclass(frozen=True)
+class Sourced:
+    """A config value and where it came from (``ds_config.json``, ``command line``, ``trainer_state.json`` ...)."""
+
+    value: Any
+    source: str
+
+
+# Canonical RunConfig keys, with what they mean. Readers and config loaders map
+# framework keys onto these; unknown keys are kept under their own names.
+CONFIG_KEYS: dict[str, str] = {
+    "framework": "hf | deepspeed | lightning | llamafactory | axolotl | nanogpt | custom",
+    "model_name": "base model name or path",
+    "learning_rate": "peak learning rate",
+    "lr_scheduler_type": "HF scheduler name (linear, cosine, constant, constant_with_warmup ...)",
+    "warmup_steps": "warmup length in optimizer steps",
+    "warmup_ratio": "warmup length as a fraction of the run",
+    "num_train_epochs": "planned epochs",
+    "max_steps": "planned optimizer steps (overrides epochs when > 0)",
+    "per_device_train_batch_size": "micro-batch per device",
+    "per_device_eval_batch_size": "eval micro-batch per device",
+    "gradient_accumulation_steps": "micro-batches per optimizer step",
+    "world_size": "data-parallel processes (GPUs)",
+    "weight_decay": "AdamW weight decay",
+    "dropout": "model dropout (attention/residual)",
+    "lora_r": "LoRA rank",
+    "lora_alpha": "LoRA alpha",
+    "lora_dropout": "LoRA dropout",
+    "lora_target_modules": "LoRA target modules",
+    "load_in_4bit": "4-bit quantized base model (QLoRA)",
+    "load_in_8bit": "8-bit quantized base model",
+    "bf16": "bfloat16 mixed precision",
+    "fp16": "float16 mixed precision",
+    "max_seq_length": "sequence / block length in tokens",
+    "eval_strategy": "no | steps | epoch",
+    "eval_steps": "eval interval in steps",
+    "save_strategy": "no | steps | epoch | best",
+    "save_steps": "checkpoint interval in steps",
+    "save_total_limit": "checkpoints kept on disk",
+    "logging_steps": "train-log interval in steps",
+    "load_best_model_at_end": "reload the best checkpoint when training ends",
+    "metric_for_best_model": "metric that picks the best checkpoint",
+    "greater_is_better": "direction of metric_for_best_model",
+    "early_stopping_patience": "EarlyStoppingCallback patience (evals)",
+    "max_grad_norm": "gradient clipping threshold (0 = off)",
+    "optim": "optimizer name",
+    "gradient_checkpointing": "activation checkpointing",
+    "seed": "random seed",
+    "deepspeed": "the DeepSpeed config as a dict (optimizer / scheduler blocks)",
+    "deepspeed_scheduler": "DeepSpeed scheduler type (WarmupLR, WarmupDecayLR, WarmupCosineLR ...)",
+    "train_samples": "examples in the training set",
+    "launch_command": "the command line that started the run",
+}
+
+
+class RunConfig:
+    """What is known of a run's hyper-parameters, each value with its source.
+
+    The first source to set a key wins unless ``override=True``: readers add
+    the most specific sources first (an explicit ``--config``, then files
+    beside the run, then values inferred from the log). A key never seen is
+    *unknown*, which the diagnosis says instead of guessing.
+    """
+
+    def __init__(self, values: Mapping[str, Sourced] | None = None) -> None:
+        self._values: dict[str, Sourced] = dict(values or {})
+        self.conflicts: list[tuple[str, Sourced, Sourced]] = []
+
+    def set(self, key: str, value: Any, source: str, *, override: bool = False) -> None:
+        """Record ``key = value`` from ``source``; a differing later value is kept as a conflict."""
+        if value is None:
+            return
+        old = self._values.get(key)
+        if old is None or override:
+            self._values[key] = Sourced(value, source)
+        elif old.value != value:
+            self.conflicts.append((key, old, Sourced(value, source)))
+
+    def update(self, values: Mapping[str, Any], source: str, *, override: bool = False) -> None:
+        for k, v in values.items():
+            self.set(k, v, source, override=override)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        s = self._values.get(key)
+        return default if s is None else s.value
+
+    def source(self, key: str) -> str | None:
+        s = self._values.get(key)
+        return None if s is None else s.source
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._values
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def items(self) -> Iterator[tuple[str, Sourced]]:
+        return iter(self._values.items())
+
+    def merge(self, other: RunConfig, *, override: bool = False) -> None:
+        for k, s in other.items():
+            self.set(k, s.value, s.source, override=override)
+        self.conflicts.extend(other.conflicts)
+
+    def to_dict(self) -> dict[str, dict[str, Any]]:
+        return {k: {"value": s.value, "source": s.source} for k, s in self._values.items()}
+
+    # -- derived values ----------------------------------------------------
+    def num(self, key: str) -> float | None:
+        """``key`` as a float, or None when unknown or not numeric."""
+        v = self.get(key)
+        if isinstance(v, bool) or v is None:
+            return None
+        try:
+            return float(v)
+        except (TypeError, ValueError):
+            return None
+
+    @property
+    def world_size(self) -> int | None:
+        v = self.num("world_size")
+        return int(v) if v else None
+
+    @property
+    def effective_batch(self) -> int | None:
+        """per-device batch x grad accumulation x world size, when all are known (accumulation defaults to 1)."""
+        b = self.num("per_device_train_batch_size")
+        if not b:
+            return None
+        acc = self.num("gradient_accumulation_steps") or 1
+        ws = self.num("world_size") or 1
+        return int(b * acc * ws)
+
+    @property
+    def uses_lora(self) -> bool:
+        return "lora_r" in self
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A checkpoint folder (or a step at which one was written)."""
+
+    step: int
+    path: str
+    has_weights: bool = True
+
+
+@dataclass
+class Run:
+    """Everything known about one training run.
+
+    ``notes`` records how the reader interpreted the input (steps recovered
+    from epochs, perplexity converted to loss, a restart stitched) so reports
+    can say it; ``skipped_lines`` counts lines that looked like metrics but did
+    not parse.
+    """
+
+    name: str
+    format: str
+    history: History = field(default_factory=History)
+    config: RunConfig = field(default_factory=RunConfig)
+    checkpoints: dict[int, Checkpoint] = field(default_factory=dict)
+    sources: list[str] = field(default_factory=list)
+    num_gpus: int | None = None
+    train_runtime: float | None = None  # seconds, from the final train_runtime or timestamps
+    start_time: float | None = None  # unix seconds
+    end_time: float | None = None
+    planned_steps: int | None = None  # max_steps of the run (trainer_state / tqdm total)
+    steps_per_epoch: float | None = None
+    finished: bool | None = None  # None: unknown
+    best_recorded: dict[str, Any] | None = None  # what the framework itself recorded as best
+    notes: list[str] = field(default_factory=list)
+    skipped_lines: int = 0
+
+    # -- convenience -------------------------------------------------------
+    @property
+    def train_loss(self) -> Series:
+        return self.history.get_series(TRAIN_LOSS)
+
+    @property
+    def eval_loss(self) -> Series:
+        return self.history.get_series(EVAL_LOSS)
+
+    @property
+    def last_step(self) -> int | None:
+        return self.history.last_step()
+
+    @property
+    def gpus(self) -> int:
+        """GPUs used: what the log or config says, else 1 (the diagnosis says when it assumed)."""
+        return self.num_gpus or self.config.world_size or 1
+
+    def seconds_per_step(self) -> float | None:
+        """Mean wall seconds per optimizer step, from the runtime or from logged wall times."""
+        last = self.last_step
+        first = self.history.first_step() or 0
+        if self.train_runtime and last:
+            return self.train_runtime / max(last, 1)
+        best: float | None = None
+        for s in self.history.values():
+            if s.has_wall_time() and len(s) >= 2:
+                w = s.wall_time
+                m = np.isfinite(w)
+                if m.sum() >= 2:
+                    st, wt = s.steps[m], w[m]
+                    ds = float(st[-1] - st[0])
+                    if ds > 0:
+                        best = float(wt[-1] - wt[0]) / ds
+                        break
+        if best is None and self.start_time and self.end_time and last and last > first:
+            best = (self.end_time - self.start_time) / max(last, 1)
+        return best
+
+
+def is_finite(x: float | None) -> bool:
+    return x is not None and math.isfinite(x)
+
+
+__all__ = [
+    "CONFIG_KEYS",
+    "EPOCH",
+    "EVAL_LOSS",
+    "GPU_MEM",
+    "GRAD_NORM",
+    "LEARNING_RATE",
+    "STEP_TIME",
+    "THROUGHPUT",
+    "TRAIN_LOSS",
+    "Checkpoint",
+    "History",
+    "Run",
+    "RunConfig",
+    "Series",
+    "Sourced",
+]
