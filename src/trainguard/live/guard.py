@@ -1,0 +1,282 @@
+"""The Guard: feed it points as they arrive, get back an Action (continue, alert, save, stop).
+
+>>> from trainguard import Guard
+>>> guard = Guard()
+>>> for step, loss in [(10, 2.0), (20, 1.5)]:
+...     action = guard.log(step, train_loss=loss)
+>>> action.kind
+'continue'
+
+The Guard grows a :class:`~trainguard.run.Run` (the same data model the
+offline ``analyze`` reads), keeps O(1) running state in a
+:class:`~trainguard.live.policy.Tracker`, and asks its
+:class:`~trainguard.live.policy.Policy` what to do after each point. The stop
+decision comes from that incremental state only, so its cost does not grow
+with the history; the full offline detectors (``trainguard.detectors``) run on
+a geometric schedule (after at least ``detect_min_gap`` new points and at
+least ``detect_frac`` of the history, so their amortised cost per point stays
+bounded), and their warnings become alerts. A detector that raises is
+reported once and skipped: the guard never breaks training.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+from ..diagnosis import Best, Diagnosis
+from ..findings import Finding
+from ..run import EPOCH, EVAL_LOSS, GRAD_NORM, LEARNING_RATE, TRAIN_LOSS, Run, RunConfig
+from .policy import Action, Policy, Tracker
+
+log = logging.getLogger("trainguard.live")
+
+STATE_VERSION = 1
+
+
+class Notifier(Protocol):
+    """Anything with ``send(title, body, level)`` (see ``live/notify.py``)."""
+
+    def send(self, title: str, body: str, level: str) -> Any: ...
+
+
+# Framework names for what the Guard is handed as **metrics, so callbacks can pass logs through.
+_ALIASES = {"loss": TRAIN_LOSS, "lr": LEARNING_RATE, "val_loss": EVAL_LOSS, "valid_loss": EVAL_LOSS,
+            "validation_loss": EVAL_LOSS}
+
+
+class Guard:
+    """Watches one training run point by point.
+
+    ``policy``: what to do (default :class:`Policy`); ``notifier``: an object
+    with ``send(title, body, level)``, called on alerts and stops (a failing
+    notifier logs one warning and is otherwise ignored); ``run_name``: the
+    name of the growing Run; ``config``: what is known of the run's
+    hyper-parameters, used by the diagnosis.
+    """
+
+    def __init__(self, policy: Policy | None = None, *, notifier: Notifier | None = None, run_name: str = "live",
+                 config: RunConfig | None = None, detect_min_gap: int = 50, detect_frac: float = 0.1) -> None:
+        self.policy = policy if policy is not None else Policy()
+        self.notifier = notifier
+        self.run = Run(name=run_name, format="live", config=config if config is not None else RunConfig())
+        self.detect_min_gap = detect_min_gap
+        self.detect_frac = detect_frac
+        self.tracker: Tracker = self.policy.new_tracker()
+        self.points = 0  # log() calls
+        self.stopped: Action | None = None  # the first stop action, if any
+        self._last_pass = 0  # self.points at the last detector pass
+        self._seen: set[tuple[str, str]] = set()  # (code, severity) already alerted
+        self._detector_failed: set[str] = set()
+        self._notify_failed = False
+
+    # -- the one hot path ----------------------------------------------------
+    def log(self, step: int, train_loss: float | None = None, eval_loss: float | None = None, lr: float | None = None,
+            grad_norm: float | None = None, epoch: float | None = None, **metrics: Any) -> Action:
+        """Record the metrics logged at ``step`` and return what to do now.
+
+        Pass the values a training loop has (any subset). Extra metrics are
+        kept under their own names (``eval_accuracy`` ...); ``loss``/``lr`` are
+        taken as ``train_loss``/``learning_rate``. Non-numeric values are ignored.
+        """
+        step = int(step)
+        vals: dict[str, float] = {}
+        for name, v in ((TRAIN_LOSS, train_loss), (EVAL_LOSS, eval_loss), (LEARNING_RATE, lr), (GRAD_NORM, grad_norm)):
+            if v is not None:
+                vals[name] = _f(v)
+        for k, v in metrics.items():
+            x = _num(v)
+            if x is not None:
+                vals.setdefault(_ALIASES.get(k, k), x)
+        h = self.run.history
+        ep = None if epoch is None else _f(epoch)
+        for name, x in vals.items():
+            h.add(name, step, x, ep)
+        if ep is not None:
+            h.add(EPOCH, step, ep)
+        self.points += 1
+
+        p, t = self.policy, self.tracker
+        if TRAIN_LOSS in vals:
+            t.on_train(step, vals[TRAIN_LOSS], ema_alpha=p.ema_alpha, divergence_ratio=p.divergence_ratio)
+        is_eval = p.monitor in vals
+        new_best = t.on_eval(step, vals[p.monitor], ep) if is_eval else False
+        if new_best:
+            self._seen = {k for k in self._seen if k[0] not in ("overfitting", "divergence")}
+        if not is_eval and p.monitor != EVAL_LOSS and EVAL_LOSS in vals and not math.isfinite(vals[EVAL_LOSS]):
+            t.nan_metric, t.nan_step = EVAL_LOSS, step
+
+        fresh: tuple[Finding, ...] = ()
+        if self._pass_due(is_eval):
+            fresh = self._detector_pass()
+        action = p.decide(t, step, new_best=new_best, is_eval=is_eval, detector_findings=fresh)
+        if action.alert or action.stop:
+            action = self._dedupe(action)
+        if action.stop and self.stopped is None:
+            self.stopped = action
+        if action.alert or action.stop:
+            self._notify(action)
+        return action
+
+    def log_dict(self, step: int, metrics: Mapping[str, Any]) -> Action:
+        """:meth:`log` for a dict of framework-named metrics (``loss``, ``eval_loss``, ``learning_rate`` ...)."""
+        kw = {_ALIASES.get(k, k): v for k, v in metrics.items() if k not in ("step", "self")}
+        return self.log(step, **kw)
+
+    # -- detectors -------------------------------------------------------------
+    def _pass_due(self, is_eval: bool) -> bool:
+        since = self.points - self._last_pass
+        need = max(self.detect_min_gap, self.detect_frac * self.points)
+        # eval points are where the picture changes: run there once half the usual gap has passed
+        return since >= (need / 2 if is_eval else need)
+
+    def _detector_pass(self) -> tuple[Finding, ...]:
+        self._last_pass = self.points
+        return tuple(self._run_detectors())
+
+    def _run_detectors(self) -> list[Finding]:
+        try:
+            from ..detectors import modules
+        except Exception as e:  # pragma: no cover - the registry itself broke
+            self._warn_detector("registry", e)
+            return []
+        out: list[Finding] = []
+        try:
+            mods = modules()
+        except Exception as e:
+            self._warn_detector("registry", e)
+            return []
+        for m in mods:
+            try:
+                out.extend(m.detect(self.run))
+            except Exception as e:
+                self._warn_detector(m.__name__, e)
+        return out
+
+    def _warn_detector(self, name: str, e: BaseException) -> None:
+        if name not in self._detector_failed:
+            self._detector_failed.add(name)
+            log.warning("trainguard: detector %s failed (%s: %s); skipping it", name, type(e).__name__, e)
+
+    def _dedupe(self, action: Action) -> Action:
+        """Drop alert findings already reported (same code and severity); a stop is always kept.
+
+        A new best eval forgets past overfitting alerts, so a second episode
+        (alert-only mode) is reported again.
+        """
+        keys = [(f.code, f.severity.value) for f in action.findings]
+        if action.stop:
+            self._seen.update(keys)
+            return action
+        keep = [f for f, k in zip(action.findings, keys, strict=True) if k not in self._seen]
+        self._seen.update(keys)
+        if not keep:
+            return Action(action.step, save=action.save, reason=_save_reason(action, self))
+        return Action(action.step, save=action.save, alert=True, reason="alert: " + keep[0].message,
+                      findings=tuple(keep))
+
+    def _notify(self, action: Action) -> None:
+        if self.notifier is None:
+            return
+        level = "error" if action.stop else "warning"
+        title = f"trainguard: {'stopping' if action.stop else 'alert'} {self.run.name} at step {action.step}"
+        body = action.reason
+        if self.best is not None:
+            body += f"\nbest {self.best.metric} {self.best.value:.6g} at step {self.best.step}"
+        try:
+            self.notifier.send(title, body, level)
+        except Exception as e:
+            if not self._notify_failed:
+                self._notify_failed = True
+                log.warning("trainguard: notification failed (%s); training continues", type(e).__name__)
+
+    # -- queries ---------------------------------------------------------------
+    @property
+    def best(self) -> Best | None:
+        """The best monitored eval so far (``.step``, ``.value``), or None before the first eval."""
+        t = self.tracker
+        if t.best is None or t.best_step is None:
+            return None
+        return Best(metric=self.policy.monitor, step=int(t.best_step), value=float(t.best), epoch=t.best_epoch)
+
+    @property
+    def should_stop(self) -> bool:
+        return self.stopped is not None
+
+    def findings(self) -> list[Finding]:
+        """A full offline detector pass over everything seen so far (``trainguard.detectors.run_all``)."""
+        from ..detectors import run_all
+
+        return run_all(self.run)
+
+    def diagnose(self) -> Diagnosis:
+        """The offline diagnosis of the run so far (``trainguard.diagnosis.diagnose``)."""
+        from ..diagnosis import diagnose
+
+        return diagnose(self.run)
+
+    # -- resume ----------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """Counters, bests and smoothing state (not the history: a resumed guard regrows it)."""
+        return {
+            "version": STATE_VERSION,
+            "tracker": self.tracker.state_dict(),
+            "points": self.points,
+            "last_pass": self._last_pass,
+            "seen": sorted(list(k) for k in self._seen),
+            "stopped": None if self.stopped is None else {"step": self.stopped.step, "reason": self.stopped.reason},
+        }
+
+    def load_state_dict(self, d: Mapping[str, Any]) -> None:
+        """Restore from :meth:`state_dict`; keys an older version lacked keep their defaults."""
+        self.tracker = Tracker.from_state_dict(dict(d.get("tracker", {})))
+        self.tracker.mode = self.policy.mode
+        self.points = int(d.get("points", 0))
+        self._last_pass = int(d.get("last_pass", 0))
+        self._seen = {(str(a), str(b)) for a, b in d.get("seen", [])}
+        st = d.get("stopped")
+        self.stopped = None if not st else Action(int(st["step"]), stop=True, alert=True, reason=str(st.get("reason", "")))
+
+    def __repr__(self) -> str:
+        b = self.best
+        best = f"best {b.value:.4g}@{b.step}" if b else "no eval yet"
+        return f"Guard({self.points} points, {best}{', stopped' if self.stopped else ''})"
+
+
+def _save_reason(action: Action, guard: Guard) -> str:
+    b = guard.best
+    if action.save and b is not None:
+        return f"new best {b.metric} {b.value:.6g} at step {b.step}: saving a checkpoint"
+    return ""
+
+
+def _f(v: Any) -> float:
+    x = _num(v)
+    if x is None:
+        raise TypeError(f"expected a number, got {v!r}")
+    return x
+
+
+def _num(v: Any) -> float | None:
+    """A float from a number, a numeric string (transformers 5 logs strings) or a 0-d tensor; else None."""
+    if isinstance(v, bool):
+        return None
+    if isinstance(v, (int, float)):
+        return float(v)
+    if isinstance(v, str):
+        try:
+            return float(v)
+        except ValueError:
+            return None
+    item = getattr(v, "item", None)
+    if callable(item):
+        try:
+            return float(item())
+        except (TypeError, ValueError):
+            return None
+    return None
+
+
+__all__ = ["Action", "Guard", "Notifier", "Policy"]
