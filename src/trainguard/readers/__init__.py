@@ -26,6 +26,7 @@ from ._io import head, looks_binary, spool_stdin
 # Add a format by adding its module here.
 _REGISTRY: tuple[str, ...] = (
     "trainer_state",
+    "tensorboard",
 )
 
 # Folder readers: modules exposing sniff_dir(path) -> float and read_dir(path) -> list[Run].
