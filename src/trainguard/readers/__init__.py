@@ -27,6 +27,10 @@ from ._io import head, looks_binary, spool_stdin
 _REGISTRY: tuple[str, ...] = (
     "trainer_state",
     "tensorboard",
+    "lightning_csv",
+    "table",
+    "jsonl",
+    "keras_json",
 )
 
 # Folder readers: modules exposing sniff_dir(path) -> float and read_dir(path) -> list[Run].

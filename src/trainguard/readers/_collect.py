@@ -1,0 +1,192 @@
+"""Turning records (one step's metrics) into Runs: names, perplexity, restarts.
+
+Shared by the table, JSONL, free-text and pattern readers so that the quirks
+of real logs are handled once and said once in ``run.notes``:
+
+* **names**: ``readers/_names.canonical`` plus what free text and tables add
+  (``Train Loss``, ``test acc``, bare ``train``/``val``, ``ppl``, ``xent``,
+  ``tok/sec``, ``dt``);
+* **perplexity instead of loss**: a record with ``*_perplexity`` and no loss
+  gets ``loss = ln(ppl)``; both are kept;
+* **a step counter that goes back**: a rewind to at or below the first step of
+  the current run starts a *new run* (split); a rewind to a later step is a
+  *resume* from a checkpoint, stitched so that the newer points replace the
+  older tail (what the user saw in their plots after resuming).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+
+from ..run import EVAL_LOSS, STEP_TIME, THROUGHPUT, TRAIN_LOSS, Run, Series
+from ._names import ALIASES, canonical
+
+_EXTRA: dict[str, str] = {
+    "train": TRAIN_LOSS,
+    "trn": TRAIN_LOSS,
+    "xent": TRAIN_LOSS,
+    "val": EVAL_LOSS,
+    "valid": EVAL_LOSS,
+    "validation": EVAL_LOSS,
+    "eval": EVAL_LOSS,
+    "test": EVAL_LOSS,
+    "dev": EVAL_LOSS,
+    "ppl": "train_perplexity",
+    "perplexity": "train_perplexity",
+    "train_ppl": "train_perplexity",
+    "time": STEP_TIME,
+    "dt": STEP_TIME,
+    "step_time": STEP_TIME,
+    "iter_time": STEP_TIME,
+    "tok/sec": THROUGHPUT,
+    "tok/s": THROUGHPUT,
+    "tokens/s": THROUGHPUT,
+    "tokens/sec": THROUGHPUT,
+    "tokens_per_second": THROUGHPUT,
+    "tokens_per_second_per_gpu": THROUGHPUT,
+    "wps": THROUGHPUT,
+    "val_xent": EVAL_LOSS,
+    "valid_xent": EVAL_LOSS,
+}
+_EVAL_PREFIXES = ("eval_", "val_", "valid_", "validation_", "test_", "dev_")
+_SUFFIXES = (("_ppl", "_perplexity"), ("_acc", "_accuracy"))
+_WS = re.compile(r"[\s]+")
+
+
+def metric_name(raw: str, *, eval_context: bool = False) -> str:
+    """The canonical name of a metric key as a log or table spells it.
+
+    ``eval_context`` is for lines that are evaluations as a whole
+    (``Validation perplexity: 5.45``, fairseq's ``valid on 'valid' subset``):
+    a bare ``loss`` there is the eval loss.
+    """
+    key = _WS.sub("_", raw.strip().lower()).strip("_:")
+    if key in ALIASES:
+        name = ALIASES[key]
+    elif key.replace("_", " ") in ALIASES:
+        name = ALIASES[key.replace("_", " ")]
+    else:
+        name = _EXTRA.get(key) or canonical(key)
+        for pre in _EVAL_PREFIXES:
+            if name.startswith(pre) and name != EVAL_LOSS:
+                rest = name[len(pre) :]
+                name = EVAL_LOSS if rest in ("loss", "xent") else "eval_" + _EXTRA.get(rest, rest).removeprefix("train_")
+                break
+        for suf, full in _SUFFIXES:
+            if name.endswith(suf):
+                name = name[: -len(suf)] + full
+        if name in ("accuracy", "acc"):
+            name = "train_accuracy"
+    if eval_context and not name.startswith("eval_"):
+        if name == TRAIN_LOSS:
+            return EVAL_LOSS
+        if name in (STEP_TIME, THROUGHPUT, "learning_rate", "epoch"):
+            return name
+        return "eval_" + name.removeprefix("train_")
+    return name
+
+
+class Collector:
+    """Accumulates records into Runs, splitting or stitching where the step counter goes back.
+
+    ``add`` takes one record: the step, its metrics (canonical names) and
+    optionally epoch and wall time. ``runs()`` returns the finished Runs, oldest
+    first, with notes saying what was converted, stitched or split.
+    """
+
+    def __init__(self, name: str, fmt: str, source: str) -> None:
+        self.name = name
+        self.fmt = fmt
+        self.source = source
+        self._runs: list[Run] = []
+        self._ppl_noted: set[str] = set()
+        self._first_step: int | None = None
+        self._last_step: int | None = None
+        self._where = ""
+        self.skipped = 0
+        self._new_run()
+
+    @property
+    def run(self) -> Run:
+        return self._runs[-1]
+
+    def _new_run(self) -> None:
+        self._runs.append(Run(name=self.name, format=self.fmt, sources=[self.source]))
+        self._first_step = None
+        self._last_step = None
+
+    def add(
+        self,
+        step: int,
+        metrics: Mapping[str, float],
+        *,
+        epoch: float | None = None,
+        wall_time: float | None = None,
+        where: str = "",
+    ) -> None:
+        """Add one record at ``step``; ``where`` (``line 12``) is quoted in restart notes."""
+        if not metrics:
+            return
+        if self._last_step is not None and step < self._last_step:
+            self._rewind(step, where)
+        if self._first_step is None:
+            self._first_step = step
+        self._last_step = step if self._last_step is None else max(self._last_step, step)
+        h = self.run.history
+        for name, value in metrics.items():
+            h.add(name, step, value, epoch, wall_time)
+        for split in ("train", "eval"):
+            ppl = f"{split}_perplexity"
+            loss = TRAIN_LOSS if split == "train" else EVAL_LOSS
+            if ppl in metrics and loss not in metrics:
+                v = metrics[ppl]
+                h.add(loss, step, math.log(v) if v > 0 else math.nan, epoch, wall_time)
+                if ppl not in self._ppl_noted:
+                    self._ppl_noted.add(ppl)
+                    self.run.notes.append(f"{loss} derived from logged perplexity (loss = ln ppl); {ppl} kept as logged")
+
+    def _rewind(self, step: int, where: str) -> None:
+        first, last = self._first_step, self._last_step
+        assert first is not None and last is not None
+        at = f" at {where}" if where else ""
+        if step <= first:
+            old = self.run
+            self._new_run()
+            n = len(self._runs)
+            self.run.name = f"{self.name}#{n}"
+            if n == 2:
+                old.name = f"{self.name}#1"
+            msg = (
+                f"the step counter restarted from {last} to {step}{at}: a new run, split from the previous one "
+                f"(this file holds {n} runs)"
+            )
+            old.notes.append(msg)
+            self.run.notes.append(msg)
+            return
+        h = self.run.history
+        dropped = 0
+        for name in list(h):
+            s = h[name]
+            keep = s.steps < step
+            dropped += int((~keep).sum())
+            h.set(name, Series(s.steps[keep], s.values[keep], s.epochs[keep], s.wall_time[keep]))
+        self.run.notes.append(
+            f"the step counter went back from {last} to {step}{at}: a resumed run, stitched "
+            f"(the newer points replace {dropped} older ones at steps >= {step})"
+        )
+        self._last_step = step
+
+    def runs(self) -> list[Run]:
+        """The runs read, oldest first; empty runs (no metrics) are dropped."""
+        out = []
+        for r in self._runs:
+            for name in list(r.history):
+                if not len(r.history[name]):
+                    r.history.drop(name)
+            if len(r.history):
+                out.append(r)
+        if out:
+            out[-1].skipped_lines += self.skipped
+        return out

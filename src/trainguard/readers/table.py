@@ -1,0 +1,232 @@
+"""Generic CSV/TSV metric tables with a header: W&B history exports, Keras CSVLogger, ``step<TAB>loss``.
+
+Columns are mapped through the shared alias table (``val_loss`` ->
+``eval_loss`` ...). The step comes from the first step-like column
+(``step``, ``global_step``, ``_step``, ``train/global_step``, ``iteration``
+...); a table with only ``epoch`` (Keras CSVLogger) uses the epoch as the step
+and says so, since "step 3" there means "after the 4th epoch". Empty cells are
+missing values, not zeros, so sparse tables (Lightning, W&B) keep train and
+eval rows apart.
+
+Reading is columnar: the ``csv`` module splits rows, numpy parses each column
+in one call. Only a table whose step goes back (a resumed or concatenated run)
+takes the per-row path through :class:`~._collect.Collector`.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import InputError, NoMetricsError
+from ..run import EPOCH, Run, Series
+from ._collect import Collector, metric_name
+from ._io import decode, open_binary
+
+NAME = "table"
+
+STEP_COLUMNS = (
+    "step",
+    "global_step",
+    "train/global_step",
+    "trainer/global_step",
+    "_step",
+    "iteration",
+    "iter",
+    "current_steps",
+    "steps",
+    "num_updates",
+    "batch",
+)
+EPOCH_COLUMNS = ("epoch", "train/epoch", "epochs", "trainer/epoch")
+WALL_COLUMNS = ("_timestamp", "timestamp", "wall_time", "time_stamp")
+IGNORED = {"_runtime", "created_at", "percentage", "total_steps", "remaining_time", "elapsed_time", "eta_seconds"}
+_WANDB_COL = re.compile(r"^.+? - (.+?)(__MIN|__MAX)?$")
+_NUMERIC = re.compile(rb"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$|^\s*$|^\s*(nan|NaN|inf|-inf)\s*$")
+
+
+def _split_head(data: bytes) -> tuple[bytes, list[bytes], bytes]:
+    lines = data.replace(b"\r\n", b"\n").split(b"\n")[:20]
+    header = lines[0] if lines else b""
+    delim = b"\t" if b"\t" in header else b","
+    rows = [ln for ln in lines[1:] if ln.strip()]
+    return header, rows, delim
+
+
+def table_score(data: bytes) -> tuple[float, list[str]]:
+    """(confidence, lower-cased header) that ``data`` is a header + numeric rows table."""
+    if data.lstrip()[:1] in (b"{", b"["):
+        return 0.0, []
+    header, rows, delim = _split_head(data)
+    cols = [c.strip().strip('"').lower() for c in header.decode("utf-8", "replace").split(delim.decode())]
+    if len(cols) < 2 or not rows or any(not c or _NUMERIC.match(c.encode()) for c in cols[:1]):
+        return 0.0, []
+    if any(len(c) > 80 for c in cols):
+        return 0.0, []
+    numeric = 0
+    for r in rows[:10]:
+        cells = r.split(delim)
+        if len(cells) == len(cols) and sum(bool(_NUMERIC.match(c.strip(b'"'))) for c in cells) >= len(cells) * 0.5:
+            numeric += 1
+    if numeric < max(1, min(len(rows), 10) // 2):
+        return 0.0, []
+    known = any(c in STEP_COLUMNS or c in EPOCH_COLUMNS or "loss" in c for c in cols)
+    return (0.7 if known else 0.4), cols
+
+
+def sniff(data: bytes, path: Path | None = None) -> float:
+    """0.7 for a CSV/TSV with a header and mostly numeric rows that names a step, epoch or loss column."""
+    return table_score(data)[0]
+
+
+def read(path: Path | str, *, fmt: str = NAME) -> Run:
+    """The table at ``path`` as a Run (several, oldest first, via :func:`read_many`; this returns the last)."""
+    return read_many(path, fmt=fmt)[-1]
+
+
+def read_many(path: Path | str, *, fmt: str = NAME) -> list[Run]:
+    """Every run in the table at ``path`` (more than one when the step counter restarts from the beginning)."""
+    p = Path(path)
+    with open_binary(p) as f:
+        text = decode(f.read())
+    lines = text.splitlines()
+    while lines and not lines[-1].strip():
+        lines.pop()
+    if len(lines) < 2:
+        raise NoMetricsError(p, "table has a header but no rows")
+    delim = "\t" if "\t" in lines[0] else ","
+    rows = list(csv.reader(lines, delimiter=delim))
+    header = [c.strip() for c in rows[0]]
+    body = rows[1:]
+    width = len(header)
+    notes: list[str] = []
+    bad = [i for i, r in enumerate(body) if len(r) != width]
+    if bad:
+        if bad == [len(body) - 1] and len(body[-1]) < width:
+            body.pop()
+            notes.append("last row is incomplete (file still being written?); skipped")
+        else:
+            i = bad[0]
+            raise InputError(p, f"ragged rows: line {i + 2} has {len(body[i])} fields, the header has {width}")
+    if not body:
+        raise NoMetricsError(p, "table has a header but no complete rows")
+    cols = list(zip(*body, strict=True))
+    lower = [h.lower() for h in header]
+    step_i = next((lower.index(c) for c in STEP_COLUMNS if c in lower), None)
+    epoch_i = next((lower.index(c) for c in EPOCH_COLUMNS if c in lower), None)
+    wall_i = next((lower.index(c) for c in WALL_COLUMNS if c in lower), None)
+    epochs = _column(cols[epoch_i]) if epoch_i is not None else None
+    walls = _column(cols[wall_i]) if wall_i is not None else None
+    steps_per_epoch_unknown = False
+    if step_i is not None:
+        s = _column(cols[step_i])
+    elif epochs is not None:
+        s = epochs
+        steps_per_epoch_unknown = True
+        fmt = "keras_csv" if fmt == NAME else fmt
+        notes.append("no step column: the epoch is used as the step (one point per epoch; steps per epoch unknown)")
+    else:
+        s = np.arange(len(body), dtype=np.float64)
+        notes.append("no step or epoch column: the row number is used as the step")
+    have_step = np.isfinite(s)
+    if not have_step.all():
+        notes.append(f"{int((~have_step).sum())} rows without a step were skipped")
+    steps = np.where(have_step, s, -1).astype(np.int64)
+    metrics: dict[str, np.ndarray] = {}
+    for i, h in enumerate(header):
+        if i in (step_i, epoch_i, wall_i) or h.lower() in IGNORED or h.lower() in STEP_COLUMNS:
+            continue
+        m = _WANDB_COL.match(h)
+        if m:
+            if m.group(2):
+                continue  # W&B chart export min/max bands
+            h = m.group(1)
+        v = _column(cols[i], strict=False)
+        if v is None:
+            continue
+        name = metric_name(h)
+        if name in metrics:  # two columns for one metric (loss and train_loss): fill the gaps of the first
+            metrics[name] = np.where(np.isnan(metrics[name]), v, metrics[name])
+        else:
+            metrics[name] = v
+    if epochs is not None and not steps_per_epoch_unknown and EPOCH not in metrics:
+        metrics[EPOCH] = epochs
+    if not metrics:
+        raise NoMetricsError(p, f"no numeric metric columns (header: {', '.join(header)})")
+    runs = _build(p, fmt, steps, have_step, metrics, epochs, walls)
+    for r in runs:
+        r.notes[:0] = notes
+        if steps_per_epoch_unknown:
+            r.steps_per_epoch = None
+    return runs
+
+
+def _column(cells: tuple[str, ...], *, strict: bool = True) -> np.ndarray | None:
+    """A column as float64, empty cells NaN; None (or InputError-free NaNs) for non-numeric columns."""
+    a = np.asarray(cells)
+    a = np.where(np.char.str_len(np.char.strip(a)) == 0, "nan", a)
+    try:
+        return a.astype(np.float64)
+    except ValueError:
+        out = np.full(len(cells), np.nan)
+        ok = 0
+        for i, c in enumerate(cells):
+            try:
+                out[i] = float(c)
+                ok += 1
+            except ValueError:
+                pass
+        if not strict and ok == 0:
+            return None
+        return out
+
+
+def _build(
+    p: Path,
+    fmt: str,
+    steps: np.ndarray,
+    have_step: np.ndarray,
+    metrics: dict[str, np.ndarray],
+    epochs: np.ndarray | None,
+    walls: np.ndarray | None,
+) -> list[Run]:
+    name = p.parent.name if p.stem in ("metrics", "history", "train", "log") and p.parent.name else p.stem
+    st = steps[have_step]
+    if len(st) < 2 or bool(np.all(np.diff(st) >= 0)):
+        run = Run(name=name, format=fmt, sources=[str(p)])
+        for mname, v in metrics.items():
+            m = have_step & ~np.isnan(v)
+            if mname == EPOCH:  # one epoch point per step (sparse tables repeat it on train and eval rows)
+                m &= np.r_[True, np.diff(steps) != 0]
+            if m.any():
+                run.history.set(
+                    mname,
+                    Series(
+                        steps[m],
+                        v[m],
+                        None if epochs is None else epochs[m],
+                        None if walls is None else walls[m],
+                    ),
+                )
+        if not len(run.history):
+            raise NoMetricsError(p, "no values in the metric columns")
+        return [run]
+    col = Collector(name, fmt, str(p))
+    names = list(metrics)
+    arrays = [metrics[n] for n in names]
+    for r in np.nonzero(have_step)[0]:
+        rec = {n: float(a[r]) for n, a in zip(names, arrays, strict=True) if not np.isnan(a[r])}
+        col.add(
+            int(steps[r]),
+            rec,
+            epoch=None if epochs is None or np.isnan(epochs[r]) else float(epochs[r]),
+            wall_time=None if walls is None or np.isnan(walls[r]) else float(walls[r]),
+            where=f"line {r + 2}",
+        )
+    runs = col.runs()
+    if not runs:
+        raise NoMetricsError(p, "no values in the metric columns")
+    return runs
