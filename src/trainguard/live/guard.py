@@ -100,7 +100,7 @@ class Guard:
 
         p, t = self.policy, self.tracker
         if TRAIN_LOSS in vals:
-            t.on_train(step, vals[TRAIN_LOSS], ema_alpha=p.ema_alpha, divergence_ratio=p.divergence_ratio)
+            t.on_train(step, vals[TRAIN_LOSS], divergence_ratio=p.divergence_ratio)
         is_eval = p.monitor in vals
         new_best = t.on_eval(step, vals[p.monitor], ep) if is_eval else False
         if new_best:
