@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import re
+from dataclasses import replace
 from typing import Any
 
 from .diagnosis import Best, Cause, LRSchedule, Waste
@@ -142,7 +143,9 @@ def find_causes(
         causes.append(_grad_collapse(run, by["grad_norm_collapse"][0]))
 
     # -- instability: warmup, batch, clipping, precision --------------------------------
-    unstable = [f for c in ("loss_spike", "instability", "divergence", "nan_loss", "grad_norm_explosion") for f in by.get(c, [])]
+    unstable = [f for c in ("instability", "divergence", "nan_loss", "grad_norm_explosion") for f in by.get(c, [])]
+    # a lone warning-level spike (often just the first logged loss) is not a pattern to blame a config for
+    unstable += [f for f in by.get("loss_spike", []) if f.severity.rank >= 2 or (f.evidence.get("count") or 0) >= 3]
     if unstable:
         causes.extend(_instability(run, unstable))
 
@@ -153,10 +156,12 @@ def find_causes(
 
     if "no_eval_data" in by:
         unknowns.append("no eval data: overfitting and the best checkpoint cannot be judged from this log")
-    if waste is not None and waste.gpus_assumed:
+    if waste is not None and waste.gpus_assumed and waste.gpu_hours is not None:
         unknowns.append("GPU count not found: GPU-hours assume 1 GPU (pass the launch command or ds_config with --config)")
     if known and run.config.uses_lora and "lora_dropout" not in cfg and (overfit or memorized):
         unknowns.append("lora_dropout unknown: pass --config adapter_config.json to check LoRA regularisation")
+    # a cause names only config keys that were actually read: a key never seen is an unknown, not a cause
+    causes = [replace(c, config_keys=[k for k in c.config_keys if k in cfg]) for c in causes]
     return causes, unknowns
 
 
@@ -226,7 +231,7 @@ def _regularisation(run: Run, by: dict[str, list[Finding]], best: Best | None, w
         frac = 1 - best_epoch / epochs
         out.append(Cause(
             "Too many epochs",
-            f"{_src(cfg, 'num_train_epochs')} but the best eval came at epoch {best_epoch:g}: "
+            f"{_src(cfg, 'num_train_epochs')} but the best eval came at epoch {best_epoch:.3g}: "
             f"{frac:.0%} of the planned epochs came after the best point.",
             ["num_train_epochs"], _vals(cfg, "num_train_epochs"), codes, "likely",
         ))
@@ -395,7 +400,8 @@ def _instability(run: Run, fs: list[Finding]) -> list[Cause]:
             ["warmup_steps", "warmup_ratio"], _vals(cfg, "warmup_steps", "warmup_ratio"), codes, "likely",
         ))
     eb = cfg.effective_batch
-    if eb is not None and eb <= 8:
+    # all three factors must be known: a missing accumulation would make any batch look tiny
+    if eb is not None and eb <= 8 and "gradient_accumulation_steps" in cfg and ("world_size" in cfg or run.num_gpus):
         out.append(Cause(
             "Tiny effective batch",
             f"effective batch {eb} (per_device_train_batch_size × gradient_accumulation_steps × world size, "

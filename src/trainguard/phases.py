@@ -259,13 +259,19 @@ def _overlay_warmup(cells: list[_Cell], lrs: Series, lr: LRSchedule | None) -> N
     elif len(lrs) >= 3:
         i = int(np.argmax(lrs.values))
         peak = float(lrs.values[i])
-        if i > 0 and peak > 0 and float(lrs.values[0]) < 0.5 * peak and i < 0.5 * len(lrs):
+        ramp = lrs.values[: i + 1]
+        # a ramp: at least 2 rises, starting below 90% of the peak, ending in the first half of the run
+        rising = i >= 2 and bool(np.all(np.diff(ramp) >= -1e-12 * peak)) and float(ramp[0]) < 0.9 * peak
+        if rising and i < 0.5 * len(lrs):
             end = float(lrs.steps[i])
     if end is None:
         return
+    prev = float(lrs.steps[0]) if len(lrs) else 0.0
     for c in cells:
-        if c.step <= end and c.label == "learning":
+        # a cell is warmup when at least half of its interval lies inside the ramp
+        if c.label == "learning" and (end - prev) >= (c.step - prev) / 2:
             c.label = "warmup"
+        prev = float(c.step)
 
 
 def _overlay_findings(cells: list[_Cell], findings: list[Finding]) -> None:

@@ -122,7 +122,7 @@ def recommend(
 
     _schedule(run, lr, causes, codes, overfit, add, fw)
 
-    if "No warmup" in titles or ("Tiny effective batch" in titles and fw == "hf"):
+    if "No warmup" in titles:
         ws = _warmup_steps(run)
         add("warmup_steps", cfg.get("warmup_steps", 0), ws,
             f"Warm the LR up over ~5% of the run ({ws} steps) so early updates do not overshoot.", HF if fw == "hf" else fw)
@@ -202,7 +202,7 @@ def _cap_epochs(run: Run, best: Best | None, add: Any, fw: str) -> None:
     key = "max_epochs" if fw == "lightning" else "num_train_epochs"
     current = cfg.get("num_train_epochs", f"{planned:g} (from the log)")
     add(key, current, cap,
-        f"The best eval came at epoch {best.epoch:g}; a cap at ~4/3 of that leaves room for early stopping to confirm it.",
+        f"The best eval came at epoch {best.epoch:.3g}; a cap at ~4/3 of that leaves room for early stopping to confirm it.",
         LIGHTNING if fw == "lightning" else (HF if fw == "hf" else CUSTOM))
 
 
@@ -312,7 +312,8 @@ def code_blocks(recs: list[Recommendation]) -> list[tuple[str, str, str]]:
             if r.key == "callbacks":
                 lines += ["# TrainguardCallback (README, 'Live guard'): stops on overfitting, saves each new best", "trainer.add_callback(TrainguardCallback())"]
             elif r.key == "launch":
-                lines += ["# or wrap the unmodified job:", "# trainguard run -- deepspeed Finetuning_V5.py ...   (your command)"]
+                cmd = r.current if isinstance(r.current, str) and r.current else "<your launch command>"
+                lines += ["# or wrap the unmodified job:", f"# trainguard run -- {cmd}"]
             else:
                 lines += [f"# {r.suggested}"]
         out.append(("trainguard", "python", "\n".join(lines)))
