@@ -31,6 +31,7 @@ _REGISTRY: tuple[str, ...] = (
     "table",
     "jsonl",
     "keras_json",
+    "text",
 )
 
 # Folder readers: modules exposing sniff_dir(path) -> float and read_dir(path) -> list[Run].

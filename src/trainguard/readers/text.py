@@ -1,0 +1,306 @@
+"""Free-text logs from custom training loops, through a few generic patterns anchored on a counter.
+
+A line is a record when it names a counter (``step 400``, ``iter 425:``,
+``Step 50/100000;``, ``Epoch 1/35``, ``| epoch 001 |``, ``ep: 0, batch: 20``,
+``num_updates=100``) and holds ``key: number``, ``key=number`` or
+``key number`` pairs (``train loss 3.33``, ``val loss 3.37``, ``lr 1.0e-03``,
+``dt: 25213.31ms``, ``Test Acc: 59.86%``). Keys go through the shared alias
+table; a key of one bare word ``train``/``val`` is that split's loss. A line
+without a counter is read only when it is an evaluation (``Validation
+perplexity: 5.45``), and then belongs to the last step seen.
+
+Traps avoided:
+
+* HF Trainer dict lines (``{'loss': ...}``) are left to the ``hf_stdout``
+  reader: they are skipped here, and sniff stays low on such files.
+* A counter that restarts every epoch (``ep: 0, batch: 20``) is made global
+  (epoch offset + batch) instead of being taken for a restart.
+* ``ms`` becomes seconds for step times; ``%`` becomes a fraction (noted).
+* nanoGPT prints both per-iteration ``loss`` and an eval-time estimate
+  ``train loss`` at the same step: when a log has both, the estimate is kept as
+  ``eval_train_loss`` (the train split measured at eval time) so the two never
+  interleave in one series.
+
+``StreamParser`` is what ``trainguard run``/``watch`` feed live output into;
+:func:`read` is a loop over the same line parser.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import NoMetricsError
+from ..run import EPOCH, STEP_TIME, TRAIN_LOSS, Run
+from ._collect import Collector, metric_name
+from ._io import decode, open_binary
+from ._stream import Point
+
+NAME = "text"
+
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+_TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}(?:[.,]\d+)?|\b\d{2}:\d{2}:\d{2}(?:[.,]\d+)?")
+_STEP_KW = ("num_updates", "global_step", "step", "iteration", "iter", "update", "batch")
+_ANCHOR = re.compile(
+    r"(?<![\w/.])(?P<kw>num_updates|global_step|steps?|iteration|iter|update|batch|epoch|ep)\b"
+    r"[ \t]*[:=#]?[ \t]*\[?[ \t]*(?P<n>\d+(?:\.\d+)?)(?:[ \t]*/[ \t]*(?P<tot>\d+))?\]?(?![\w.])",
+    re.IGNORECASE,
+)
+_KV = re.compile(
+    r"(?<![\w./])(?P<key>[A-Za-z][\w./@\-]*(?:[ \t][A-Za-z][\w./@\-]*)?)[ \t]*(?:[:=][ \t]*|[ \t]+)"
+    r"(?P<val>[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|[-+]?(?:nan|inf|infinity))(?P<unit>%|ms\b|s\b)?(?![\w.])",
+    re.IGNORECASE,
+)
+_EVAL_WORD = re.compile(r"\b(eval\w*|valid\w*|val|test\w*|dev)\b", re.IGNORECASE)
+_STOP_FIRST = {"info", "debug", "warning", "warn", "error", "critical", "the", "at", "of", "and", "with", "avg", "mean", "current", "running"}
+_COUNTERS = {"step", "steps", "iter", "iteration", "epoch", "epochs", "ep", "batch", "num_updates", "global_step", "update", "it"}
+
+
+@dataclass
+class Record:
+    """One parsed line: its step, metrics (canonical names), epoch, and what kind of line it was."""
+
+    step: int
+    metrics: dict[str, float]
+    epoch: float | None = None
+    line: int = 0
+    is_eval: bool = False
+
+
+@dataclass
+class _State:
+    last_step: int | None = None
+    epoch: float | None = None
+    inner_last: int | None = None
+    inner_epoch: float | None = None
+    offset: int = 0
+    interval: int = 0
+    train_lines: int = 0
+    planned_steps: int | None = None
+    planned_epochs: int | None = None
+    epoch_is_step: bool = False
+    per_epoch_counter: str | None = None
+    percent: bool = False
+    notes: list[str] = field(default_factory=list)
+
+
+class LineParser:
+    """Parses one line at a time into :class:`Record` s, keeping the counter state between lines."""
+
+    def __init__(self) -> None:
+        self.s = _State()
+        self.lineno = 0
+
+    def parse(self, raw: str) -> Record | None:
+        self.lineno += 1
+        if not raw or not any(c.isdigit() for c in raw):
+            return None
+        line = raw.strip()
+        if line.startswith(("{", "[{")) or "{'" in line:
+            return None  # HF dict lines / JSON: other readers' business
+        if "\x1b" in line:
+            line = _ANSI.sub("", line)
+        line = _TIMESTAMP.sub(" ", line)
+        anchors = list(_ANCHOR.finditer(line))
+        st = self.s
+        step_m = None
+        epoch_m = None
+        for m in anchors:
+            kw = m.group("kw").lower()
+            if kw in ("epoch", "ep"):
+                epoch_m = epoch_m or m
+            elif step_m is None or _STEP_KW.index(kw.rstrip("s") if kw == "steps" else kw) < _STEP_KW.index(
+                _kw(step_m)
+            ):
+                step_m = m
+        rest = line
+        for m in sorted(anchors, key=lambda m: -m.start()):
+            rest = rest[: m.start()] + " | " + rest[m.end() :]
+        kvs = list(_KV.finditer(rest))
+        if not kvs:
+            return None
+        prefix = rest[: kvs[0].start()]
+        eval_ctx = bool(_EVAL_WORD.search(prefix)) or " valid on " in f" {line} "
+        metrics: dict[str, float] = {}
+        for kv in kvs:
+            key = kv.group("key")
+            words = key.split()
+            if len(words) == 2 and words[0].lower() in _STOP_FIRST:
+                key = words[1]
+            if key.lower() in _COUNTERS:
+                continue
+            try:
+                v = float(kv.group("val"))
+            except ValueError:
+                continue
+            name = metric_name(key, eval_context=eval_ctx)
+            unit = (kv.group("unit") or "").lower()
+            if unit == "ms" and name == STEP_TIME:
+                v /= 1000.0
+            elif unit == "%":
+                v /= 100.0
+                if not st.percent:
+                    st.percent = True
+                    st.notes.append("values logged as percentages are stored as fractions (59.86% -> 0.5986)")
+            metrics.setdefault(name, v)
+        if not metrics:
+            return None
+        epoch = float(epoch_m.group("n")) if epoch_m else st.epoch
+        if epoch_m and epoch_m.group("tot") and st.planned_epochs is None:
+            st.planned_epochs = int(epoch_m.group("tot"))
+        if step_m is not None:
+            line_epoch = float(epoch_m.group("n")) if epoch_m else None
+            step = self._global_step(int(float(step_m.group("n"))), _kw(step_m), line_epoch, step_m.group("tot"))
+        elif epoch_m is not None:
+            step = int(float(epoch_m.group("n")))
+            if not st.epoch_is_step:
+                st.epoch_is_step = True
+                st.notes.append("no step counter in the log: the epoch number is used as the step (steps per epoch unknown)")
+        elif st.last_step is not None and (eval_ctx or all(n.startswith("eval_") for n in metrics)):
+            step = st.last_step
+        else:
+            return None
+        if epoch_m:
+            st.epoch = epoch
+        st.last_step = step
+        is_eval = any(n.startswith("eval_") for n in metrics)
+        if not is_eval:
+            st.train_lines += 1
+        elif TRAIN_LOSS in metrics and st.train_lines:
+            metrics["eval_train_loss"] = metrics.pop(TRAIN_LOSS)
+        return Record(step, metrics, epoch, self.lineno, is_eval)
+
+    def _global_step(self, n: int, kw: str, line_epoch: float | None, tot: str | None) -> int:
+        """``n`` made global when the counter restarts with each new epoch (``ep: 1, batch: 0``).
+
+        Only a counter printed beside an epoch on the same line can be
+        per-epoch; its offset is the epoch length as logged (``20/500``) or
+        estimated from the last value plus the logging interval.
+        """
+        st = self.s
+        if tot and kw != "batch" and st.planned_steps is None:
+            st.planned_steps = int(tot)
+        if line_epoch is None or (st.per_epoch_counter is not None and kw != st.per_epoch_counter):
+            return n
+        if st.inner_last is not None and n > st.inner_last:
+            st.interval = n - st.inner_last if not st.interval else min(st.interval, n - st.inner_last)
+        if st.inner_epoch is not None and line_epoch > st.inner_epoch and st.inner_last is not None and n < st.inner_last:
+            per_epoch = int(tot) if tot else st.inner_last + max(st.interval, 1)
+            st.offset += per_epoch
+            if st.per_epoch_counter is None:
+                st.per_epoch_counter = kw
+                st.notes.append(
+                    f"the '{kw}' counter restarts every epoch: global step = epoch offset + {kw} "
+                    f"({per_epoch} per epoch{' as logged' if tot else ', estimated'})"
+                )
+        st.inner_last = n
+        st.inner_epoch = line_epoch
+        return st.offset + n
+
+
+def _kw(m: re.Match[str]) -> str:
+    kw = m.group("kw").lower()
+    return "step" if kw == "steps" else kw
+
+
+class StreamParser:
+    """Incremental free-text parser (see ``readers/_stream.py``): feed text, get metric Points."""
+
+    def __init__(self) -> None:
+        self._lines = LineParser()
+        self._buf = ""
+
+    @property
+    def notes(self) -> list[str]:
+        return self._lines.s.notes
+
+    def feed(self, chunk: str) -> list[Point]:
+        data = self._buf + chunk
+        parts = re.split(r"\r\n|\r|\n", data)
+        self._buf = parts.pop()
+        return self._points(parts)
+
+    def close(self) -> list[Point]:
+        rest, self._buf = self._buf, ""
+        return self._points([rest]) if rest else []
+
+    def _points(self, lines: list[str]) -> list[Point]:
+        out: list[Point] = []
+        for ln in lines:
+            r = self._lines.parse(ln)
+            if r is not None:
+                out.extend(Point(n, r.step, v, r.epoch) for n, v in r.metrics.items())
+        return out
+
+
+def sniff(data: bytes, path: Path | None = None) -> float:
+    """0.5-0.6 when counter-anchored metric lines are found; at most 0.1 on files with HF dict lines."""
+    text = decode(data[:32768])
+    hf = "{'loss'" in text or "{'eval_loss'" in text or "{'train_runtime'" in text
+    p = LineParser()
+    hits = 0
+    for ln in re.split(r"\r\n|\r|\n", text)[:400]:
+        if p.parse(ln) is not None:
+            hits += 1
+            if hits >= 3:
+                break
+    if hits == 0:
+        return 0.0
+    if hf:
+        return 0.1
+    return 0.6 if hits >= 2 else 0.45
+
+
+def records(text: str) -> tuple[list[Record], LineParser]:
+    """Every record in ``text`` and the parser (its state holds the notes and planned steps)."""
+    p = LineParser()
+    out = []
+    parse = p.parse
+    for ln in re.split(r"\r\n|\r|\n", text):
+        r = parse(ln)
+        if r is not None:
+            out.append(r)
+    return out, p
+
+
+def read(path: Path | str) -> Run:
+    """The run in the log at ``path`` (the last one when the log holds several; see :func:`read_many`)."""
+    return read_many(path)[-1]
+
+
+def read_many(path: Path | str) -> list[Run]:
+    """Every run in the free-text log at ``path``, oldest first."""
+    p = Path(path)
+    with open_binary(p) as f:
+        text = decode(f.read())
+    recs, parser = records(text)
+    if not recs:
+        raise NoMetricsError(p, "no metrics found; try --pattern REGEX with named groups (step, loss, ...)")
+    st = parser.s
+    if st.train_lines:  # nanoGPT: per-iteration loss lines plus eval-time train-loss estimates
+        for r in recs:
+            if r.is_eval and TRAIN_LOSS in r.metrics:
+                r.metrics["eval_train_loss"] = r.metrics.pop(TRAIN_LOSS)
+        if any(r.is_eval and "eval_train_loss" in r.metrics for r in recs):
+            st.notes.append("train loss printed on eval lines is kept as eval_train_loss (an eval-time estimate), apart from per-step train_loss")
+    col = Collector(p.stem, NAME, str(p))
+    for r in recs:
+        m = dict(r.metrics)
+        if r.epoch is not None and not r.is_eval and not st.epoch_is_step:
+            m[EPOCH] = r.epoch
+        col.add(r.step, m, epoch=r.epoch, where=f"line {r.line}")
+    runs = col.runs()
+    if not runs:
+        raise NoMetricsError(p, "no metrics found; try --pattern REGEX with named groups (step, loss, ...)")
+    for r in runs:
+        r.notes[:0] = st.notes
+        if st.epoch_is_step:
+            r.steps_per_epoch = None
+    last = runs[-1]
+    if st.planned_steps:
+        last.planned_steps = st.planned_steps
+        last.config.set("max_steps", st.planned_steps, p.name)
+    if st.planned_epochs:
+        last.config.set("num_train_epochs", st.planned_epochs, p.name)
+    return runs
