@@ -1,0 +1,95 @@
+"""``trainguard watch FILE``: follow a log another process writes, under the guard.
+
+Exit codes: 0 when the run ended (or went idle) healthy, 1 when the guard
+decided to stop or the diagnosis has error-level findings, 2 bad input.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from ._common import guarded
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    @guarded
+    def watch(
+        file: Path = typer.Argument(..., help="The log file to follow (it may not exist yet)."),
+        stop_on: str = typer.Option(None, "--stop-on", help="Finding codes that count as a stop, comma separated."),
+        alert_only: bool = typer.Option(False, "--alert-only", help="Only alert, never act on a stop."),
+        notify: list[str] = typer.Option(None, "--notify", help="apprise URL to alert (repeatable). Never printed."),
+        exit_on_stop: bool = typer.Option(False, "--exit-on-stop", help="Exit as soon as the guard decides to stop."),
+        pid: int = typer.Option(None, "--pid", help="On a stop, send SIGINT to this process (the trainer)."),
+        idle_timeout: float = typer.Option(None, "--idle-timeout", min=0.0, help="Exit after this many seconds "
+                                           "without new output."),
+        from_start: bool = typer.Option(True, "--from-start/--from-end", help="Read what the file already holds "
+                                        "(default: yes, so the guard knows the history) or only what is appended."),
+        end_marker: str = typer.Option(None, "--end-marker", help="Regex of a line that ends the run "
+                                       "(HF's train_runtime summary always does)."),
+        echo: bool = typer.Option(False, "--echo", help="Also print the log to stdout, like tail -f."),
+        report: str = typer.Option(None, "--report", help="Write the diagnosis here (.md, .json or .html)."),
+        name: str = typer.Option(None, "--name", help="Run name for messages (default: the file's name)."),
+        fmt: str = typer.Option(None, "--format", help="Force the log reader (hf_stdout, text)."),
+        poll: float = typer.Option(0.2, "--poll", min=0.01, help="Seconds between checks of the file."),
+    ) -> None:
+        """Follow a training log as it grows (surviving truncation and rotation) and guard the run."""
+        import re
+
+        from ..errors import ConfigError
+        from ..live.resources import ResourceMonitor
+        from ..live.watch import watch_file
+        from ._live import action_printer, build_guard, build_notifier, finish, say
+
+        if file.is_dir():
+            from ..errors import InputError
+
+            raise InputError(file, "is a folder; watch follows one log file")
+        if end_marker:
+            try:
+                re.compile(end_marker)
+            except re.error as e:
+                raise ConfigError(f"--end-marker is not a valid regex ({e})", key="end_marker") from None
+        guard = build_guard(stop_on=stop_on, alert_only=alert_only, run_name=name or file.stem)
+        notifier = build_notifier(notify)
+        stop = threading.Event()
+        previous = signal.signal(signal.SIGINT, lambda *_: stop.set())
+        if not file.exists():
+            say(f"trainguard: waiting for {file} to appear")
+        try:
+            result = watch_file(file, guard, from_start=from_start, idle_timeout_s=idle_timeout,
+                                exit_on_stop=exit_on_stop, pid=pid, end_marker=end_marker, fmt=fmt,
+                                poll_s=poll, stop_event=stop, monitor=ResourceMonitor(guard),
+                                on_action=_announce(action_printer(guard, notifier, say), pid),
+                                say=say, echo=sys.stdout.buffer if echo else None)
+        finally:
+            signal.signal(signal.SIGINT, previous)
+        why = {"ended": "the run ended", "idle": f"no new output for {idle_timeout:g} s" if idle_timeout else "idle",
+               "stopped": "the guard decided to stop", "interrupted": "interrupted"}[result.reason]
+        head = f"trainguard: stopped watching {file}: {why} ({result.points} points read)"
+        diagnosis = finish(guard, report=report, headline=head)
+        if notifier is not None:
+            notifier.close(timeout=15.0)
+        failed = result.stop is not None or (diagnosis is not None and diagnosis.exit_code == 1)
+        raise typer.Exit(1 if failed else 0)
+
+
+def _announce(inner: Callable[[Any], None], pid: int | None) -> Callable[[Any], None]:
+    """Print a stop decision (watch cannot act on it unless --pid), then pass the action on."""
+    from ._live import say
+
+    def on_action(action: Any) -> None:
+        if action.stop:
+            say(f"trainguard: {action.reason}")
+            if pid is None:
+                say("trainguard: the trainer is not ours to stop (pass --pid PID to send it SIGINT)")
+        inner(action)
+
+    return on_action
