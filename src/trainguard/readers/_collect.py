@@ -190,3 +190,10 @@ class Collector:
         if out:
             out[-1].skipped_lines += self.skipped
         return out
+
+
+def first_run(runs: list[Run]) -> Run:
+    """The first of the runs a file holds, noting the others (like ``hf_stdout``: ``read_all`` gives each)."""
+    if len(runs) > 1:
+        runs[0].notes.append(f"{len(runs) - 1} later run(s) in this file are not in this Run; read_all() returns each")
+    return runs[0]

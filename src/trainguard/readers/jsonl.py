@@ -22,7 +22,7 @@ from typing import Any
 
 from ..errors import NoMetricsError
 from ..run import EPOCH, Run
-from ._collect import Collector, metric_name
+from ._collect import Collector, first_run, metric_name
 from ._io import decode, open_binary
 
 NAME = "jsonl"
@@ -106,11 +106,11 @@ def _seconds(v: Any) -> float | None:
 
 
 def read(path: Path | str) -> Run:
-    """The run in ``path`` (the last one when the step counter restarts; see :func:`read_many`)."""
-    return read_many(path)[-1]
+    """The run in ``path`` (the first when the step counter restarts into a new run; see :func:`read_all`)."""
+    return first_run(read_all(path))
 
 
-def read_many(path: Path | str) -> list[Run]:
+def read_all(path: Path | str) -> list[Run]:
     """Every run in the JSON-lines file at ``path``, oldest first."""
     p = Path(path)
     with open_binary(p) as f:

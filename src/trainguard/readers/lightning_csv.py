@@ -33,5 +33,5 @@ def read(path: Path | str) -> Run:
     return table.read(path, fmt=NAME)
 
 
-def read_many(path: Path | str) -> list[Run]:
-    return table.read_many(path, fmt=NAME)
+def read_all(path: Path | str) -> list[Run]:
+    return table.read_all(path, fmt=NAME)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ..errors import InputError, NoMetricsError
 from ..run import EPOCH, Run
-from ._collect import Collector, metric_name
+from ._collect import Collector, first_run, metric_name
 from ._io import decode, open_binary
 from ._stream import Point
 
@@ -94,11 +94,11 @@ def _float(v: str | None) -> float | None:
 
 
 def read(path: Path | str, *, pattern: str) -> Run:
-    """The run read from ``path`` with ``pattern`` (the last one if the step counter restarts)."""
-    return read_many(path, pattern=pattern)[-1]
+    """The run read from ``path`` with ``pattern`` (the first when the step counter restarts into a new run)."""
+    return first_run(read_all(path, pattern=pattern))
 
 
-def read_many(path: Path | str, *, pattern: str) -> list[Run]:
+def read_all(path: Path | str, *, pattern: str) -> list[Run]:
     p = Path(path)
     rx = compile_pattern(pattern, p)
     with open_binary(p) as f:

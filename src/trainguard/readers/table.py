@@ -23,7 +23,7 @@ import numpy as np
 
 from ..errors import InputError, NoMetricsError
 from ..run import EPOCH, Run, Series
-from ._collect import Collector, metric_name
+from ._collect import Collector, first_run, metric_name
 from ._io import decode, open_binary
 
 NAME = "table"
@@ -83,11 +83,11 @@ def sniff(data: bytes, path: Path | None = None) -> float:
 
 
 def read(path: Path | str, *, fmt: str = NAME) -> Run:
-    """The table at ``path`` as a Run (several, oldest first, via :func:`read_many`; this returns the last)."""
-    return read_many(path, fmt=fmt)[-1]
+    """The table at ``path`` as a Run (several, oldest first, via :func:`read_all`; this returns the first)."""
+    return first_run(read_all(path, fmt=fmt))
 
 
-def read_many(path: Path | str, *, fmt: str = NAME) -> list[Run]:
+def read_all(path: Path | str, *, fmt: str = NAME) -> list[Run]:
     """Every run in the table at ``path`` (more than one when the step counter restarts from the beginning)."""
     p = Path(path)
     with open_binary(p) as f:

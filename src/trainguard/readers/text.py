@@ -33,7 +33,7 @@ from pathlib import Path
 
 from ..errors import NoMetricsError
 from ..run import EPOCH, STEP_TIME, TRAIN_LOSS, Run
-from ._collect import Collector, metric_name
+from ._collect import Collector, first_run, metric_name
 from ._io import decode, open_binary
 from ._stream import Point
 
@@ -265,11 +265,11 @@ def records(text: str) -> tuple[list[Record], LineParser]:
 
 
 def read(path: Path | str) -> Run:
-    """The run in the log at ``path`` (the last one when the log holds several; see :func:`read_many`)."""
-    return read_many(path)[-1]
+    """The run in the log at ``path`` (the first when the log holds several; see :func:`read_all`)."""
+    return first_run(read_all(path))
 
 
-def read_many(path: Path | str) -> list[Run]:
+def read_all(path: Path | str) -> list[Run]:
     """Every run in the free-text log at ``path``, oldest first."""
     p = Path(path)
     with open_binary(p) as f:
