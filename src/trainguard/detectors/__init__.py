@@ -14,7 +14,7 @@ from ..findings import Finding
 from ..run import Run
 
 # One entry per detector module; order is the report order for equal severity.
-MODULES: tuple[str, ...] = ()
+MODULES: tuple[str, ...] = ("divergence", "overfitting", "memorization", "eval_explosion", "spikes", "plateau", "grad_norm", "lr_schedule", "waste", "no_eval", "resources")
 
 
 def modules() -> list[ModuleType]:

@@ -1,0 +1,171 @@
+"""Memorization (train loss near 0 while eval rises or is absent) and a suspiciously fast loss collapse.
+
+Two different stories, two codes:
+
+- ``memorization``: after many passes the model has stored its training set.
+  Near zero is judged *relative to the start* (below 5 % of it) and in absolute
+  terms (below 0.03 nats), so a classifier whose loss is legitimately small
+  is not flagged. It needs eval evidence: eval rising or flat (error/warning),
+  or no eval at all (warning: it cannot be ruled out). A low train loss with
+  eval still falling (realrun 008) is a good fit, not memorization.
+- ``suspicious_fast_drop``: the loss falls by orders of magnitude within the
+  first epoch (seed 000/001: 3.64 -> 0.005 in ~225 of 5064 steps, 4 % of an
+  epoch). A model cannot *memorize* examples it has not seen yet, so this
+  points at leaked targets in the inputs (labels not masked, future tokens
+  visible), duplicated data, or trivially predictable targets. An exact 0.0
+  loss (realrun 005) usually means every label is masked.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..findings import Finding, Severity
+from ..run import Run
+from ._smoothing import head_level, linfit, rolling_median, tail_level
+from ._view import clamp01, eval_metric, fmt, steps_per_epoch, train_xy, xy
+
+
+def _eval_trend(run: Run) -> str:
+    """rising | flat | falling | none: the eval metric over its last half, oriented so rising = worse."""
+    em = eval_metric(run)
+    if em is None:
+        return "none"
+    st, v = xy(run.history.get_series(em[0]))
+    if len(v) < 3:
+        return "none"
+    o = -v if em[1] else v
+    b = int(np.argmin(o))
+    half = o[len(o) // 2 :]
+    hs = st[len(o) // 2 :].astype(float)
+    slope, _, _ = linfit(hs, half)
+    span = slope * float(hs[-1] - hs[0]) if len(hs) > 1 else 0.0
+    lvl = max(abs(float(np.median(half))), 1e-12)
+    if b < len(o) - 1 and (o[-1] - o[b]) / lvl > 0.02:
+        return "rising"
+    if span > 0.01 * lvl:
+        return "rising"
+    if span < -0.01 * lvl:
+        return "falling"
+    return "flat"
+
+
+def detect(
+    run: Run,
+    *,
+    near_zero_abs: float = 0.03,
+    near_zero_rel: float = 0.05,
+    fast_factor: float = 50.0,
+    fast_abs: float = 0.1,
+    fast_max_epochs: float = 1.0,
+) -> list[Finding]:
+    """``memorization`` and ``suspicious_fast_drop`` findings from the train loss (and the eval trend)."""
+    st, v = train_xy(run)
+    if len(v) < 4:
+        return []
+    out: list[Finding] = []
+    fast = _fast_drop(run, st, v, fast_factor, fast_abs, fast_max_epochs)
+    if fast is not None:
+        out.append(fast)
+        if fast.severity >= Severity.WARNING:
+            # the collapse explains the low loss better than memorization would (it came before any repetition)
+            return out
+    first = head_level(v, 0.05, 3)
+    first_raw = float(v[0])
+    ref = max(first, first_raw)
+    if ref <= 1e-6:
+        return out  # zero from the start: nothing was learned (grad-norm and plateau detectors speak)
+    last = tail_level(v, 0.05, 3)
+    vmin = float(v.min())
+    thr = min(near_zero_abs, near_zero_rel * ref)
+    if last > thr:
+        return out
+    trend = _eval_trend(run)
+    if trend == "falling":
+        return out
+    sm = rolling_median(v, 5)
+    below = np.nonzero(sm <= thr)[0]
+    first_nz = int(st[below[0]]) if len(below) else int(st[-1])
+    ratio = last / ref
+    if trend == "rising":
+        sev, tail = Severity.ERROR, "while eval gets worse: the model is memorizing its training set"
+    elif trend == "flat":
+        sev, tail = Severity.WARNING, "while eval no longer improves: extra epochs only memorize"
+    else:
+        sev, tail = Severity.WARNING, "with no eval to show whether it still generalizes: likely memorization"
+    msg = (
+        f"Train loss fell from {fmt(ref)} to {fmt(last)} ({ratio:.2%} of its start; near zero from step {first_nz}) {tail}."
+    )
+    ev = {
+        "train_first": ref,
+        "train_last": last,
+        "train_min": vmin,
+        "ratio": ratio,
+        "threshold": thr,
+        "first_near_zero_step": first_nz,
+        "eval_trend": trend,
+    }
+    conf = clamp01(0.6 + (0.3 if trend == "rising" else 0.1) + (0.1 if ratio < 0.01 else 0))
+    out.append(Finding("memorization", sev, msg, first_nz, int(st[-1]), ev, conf))
+    return out
+
+
+def _fast_drop(run: Run, st: np.ndarray, v: np.ndarray, factor: float, floor: float, max_epochs: float) -> Finding | None:
+    """The first point where the loss sits ``factor`` below its start and under ``floor``, if within ``max_epochs``."""
+    start = float(v[0])
+    if start <= floor or start <= 0:
+        return None
+    target = min(start / factor, floor)
+    hit = np.nonzero(v <= target)[0]
+    if not len(hit):
+        return None
+    # sustained: the next points stay low (median of the next 3 at most 2x the target), so one lucky batch does not count
+    j = -1
+    for i in hit[:50]:
+        nxt = v[i : i + 3]
+        if float(np.median(nxt)) <= 2 * target:
+            j = int(i)
+            break
+    if j < 0:
+        return None
+    start_i = int(np.argmax(v[: j + 1]))  # the drop starts at the highest point before it
+    s0, s1 = int(st[start_i]), int(st[j])
+    steps = s1 - s0
+    spe = steps_per_epoch(run)
+    first_step = int(st[0])
+    frac = (s1 - min(first_step, 0)) / spe if spe else None
+    if frac is not None and frac > max_epochs:
+        return None
+    zero = bool(float(np.median(v[j : j + 3])) == 0.0)
+    from_v, to_v = float(v[start_i]), float(v[j])
+    orders = float(np.log10(from_v / max(to_v, 1e-12)))
+    if frac is None:
+        sev = Severity.INFO
+        where = f"within {steps} steps (epoch size unknown: over many epochs this would be plain memorization of a small set)"
+    else:
+        sev = Severity.ERROR if frac <= 0.25 else Severity.WARNING
+        seen = "before most examples were even seen" if frac <= 0.5 else "before any example was seen twice"
+        where = f"within {steps} steps, by {frac:.1%} of the first epoch, {seen}"
+    cause = (
+        "an exact 0.0 loss usually means every label is masked (-100) or the loss is not computed"
+        if zero
+        else "suspect leakage (targets visible in the inputs, labels not shifted or masked), duplicated examples, or trivially predictable targets — not ordinary overfitting"
+    )
+    msg = f"Train loss collapsed from {fmt(from_v)} to {fmt(to_v)} ({orders:.1f} orders of magnitude) {where}: {cause}."
+    ev = {
+        "from_value": from_v,
+        "to_value": to_v,
+        "start_step": s0,
+        "end_step": s1,
+        "steps": steps,
+        "fraction_of_epoch": None if frac is None else round(frac, 4),
+        "steps_per_epoch": spe,
+        "orders_of_magnitude": round(orders, 2) if np.isfinite(orders) else None,
+        "zero_loss": zero,
+        "kind": "leakage_or_duplicates",
+    }
+    conf = 0.5 if frac is None else clamp01(0.95 - frac * 0.4)
+    return Finding("suspicious_fast_drop", sev, msg, s0, s1, ev, conf)
+
+
+__all__ = ["detect"]

@@ -1,0 +1,202 @@
+"""Loss spikes (robust z-score on log-loss against a rolling median) and instability (jumps that reverse progress).
+
+- ``loss_spike``: a train-loss point whose log sits >= 6 robust sigmas above
+  the centered rolling median of its 11 neighbours *and* at least 25 % and 2 %
+  of the starting loss above it in value. Log space makes the score
+  scale-free; the value floors keep quantised near-zero losses (0.0001 next to
+  0.0000) from scoring as spikes. Consecutive spike points are one event.
+- ``instability``: progress that is lost and then regained. On eval (sparse):
+  one eval jumps up by >= 2 % (and beyond noise) and the next comes back down,
+  as in seed 002 ("Step 2000: train 6.67 -> 6.75, val 6.71 -> 6.93", then
+  6.72). On train: the smoothed curve climbs back above its running best and
+  then recovers. Severity grows with the share of the progress made so far that
+  the jump undid; a jump that never recovers is divergence or overfitting, not
+  instability.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..findings import Finding, Severity
+from ..run import Run
+from ._smoothing import (
+    block_reduce,
+    curve_noise,
+    diff_noise,
+    head_level,
+    robust_log_z,
+    rolling_median,
+)
+from ._view import clamp01, eval_metric, fmt, train_xy, xy
+
+_MAX_LISTED = 20
+
+
+def detect(
+    run: Run,
+    *,
+    z_threshold: float = 6.0,
+    min_ratio: float = 1.25,
+    window: int = 11,
+    eval_jump: float = 0.02,
+) -> list[Finding]:
+    """``loss_spike`` and ``instability`` findings."""
+    out: list[Finding] = []
+    st, v = train_xy(run)
+    if len(v) >= 8:
+        f = _spikes(st, v, z_threshold, min_ratio, window)
+        if f is not None:
+            out.append(f)
+    f = _eval_bounce(run, eval_jump)
+    if f is not None:
+        out.append(f)
+    elif len(v) >= 12:
+        f = _train_regression(st, v)
+        if f is not None:
+            out.append(f)
+    return out
+
+
+def _spikes(st: np.ndarray, v: np.ndarray, z_thr: float, min_ratio: float, w: int) -> Finding | None:
+    z, base, scale = robust_log_z(v, w)
+    start = abs(head_level(v, 0.05, 3))
+    cand = (z >= z_thr) & (v >= min_ratio * base) & (v - base >= 0.02 * start)
+    # a spike jumps up from the point before it; the first logs of a run are its initial descent, not spikes
+    cand[0] = False
+    cand[1:] &= v[1:] >= min_ratio * v[:-1]
+    idx = np.nonzero(cand)[0]
+    if not len(idx):
+        return None
+    # group runs of consecutive candidate points; keep the highest of each
+    breaks = np.nonzero(np.diff(idx) > 1)[0] + 1
+    groups = np.split(idx, breaks)
+    peaks = np.array([g[np.argmax(z[g])] for g in groups[:100000]])
+    order = peaks[np.argsort(-z[peaks])]
+    listed = [
+        {"step": int(st[i]), "value": float(v[i]), "baseline": float(base[i]), "z": round(float(z[i]), 2)}
+        for i in order[:_MAX_LISTED]
+    ]
+    listed.sort(key=lambda d: d["step"])
+    ratios = v[peaks] / base[peaks]
+    max_ratio = float(ratios.max())
+    count = len(peaks)
+    frac = count / len(v)
+    sev = Severity.WARNING if (count > 3 and frac > 0.01) or max_ratio >= 3 else Severity.INFO
+    top = listed[0] if count == 1 else max(listed, key=lambda d: d["z"])
+    msg = (
+        f"{count} train-loss spike{'s' if count > 1 else ''} (largest at step {top['step']}: "
+        f"{fmt(top['value'])} against a baseline of {fmt(top['baseline'])}, {max_ratio:.1f}x at most)"
+        f"{'; the loss returns to its baseline after each' if sev is Severity.INFO else ''}."
+    )
+    ev = {
+        "metric": "train_loss",
+        "count": count,
+        "fraction": round(frac, 5),
+        "max_ratio": round(max_ratio, 3),
+        "scale": scale,
+        "spikes": listed,
+    }
+    conf = clamp01(0.6 + 0.05 * min(float(z[peaks].max()) - z_thr, 6))
+    return Finding("loss_spike", sev, msg, int(st[peaks.min()]), int(st[peaks.max()]), ev, conf)
+
+
+def _eval_bounce(run: Run, min_jump: float) -> Finding | None:
+    em = eval_metric(run)
+    if em is None:
+        return None
+    name, higher = em
+    st, v = xy(run.history.get_series(name))
+    if len(v) < 3:
+        return None
+    o = -v if higher else v
+    sigma = curve_noise(o) if len(o) >= 6 else 0.0
+    events = []
+    for i in range(1, len(o) - 1):  # evals are few (tens to hundreds)
+        jump = float(o[i] - o[i - 1])
+        lvl = max(abs(float(o[i - 1])), 1e-12)
+        if jump <= max(3 * sigma, min_jump * lvl):
+            continue
+        if float(o[i + 1]) > float(o[i]) - 0.5 * jump:
+            continue  # no recovery: not a bounce
+        progress = float(o[0] - o[: i].min())
+        # share of the progress so far that the jump undid; None when there was barely any progress to undo
+        reversed_frac = jump / progress if progress > 0.5 * jump else None
+        events.append((i, jump, reversed_frac))
+    if not events:
+        return None
+    i, jump, rf = max(events, key=lambda e: e[1])
+    big = rf is None or rf >= 0.1
+    sev = Severity.WARNING if big else Severity.INFO
+    tr = ""
+    tst, tv = train_xy(run)
+    if len(tv) >= 2:
+        a = np.clip(np.searchsorted(tst, st[i - 1]), 0, len(tv) - 1)
+        b = np.clip(np.searchsorted(tst, st[i]), 0, len(tv) - 1)
+        if b > a:
+            tr = f" (train {fmt(float(tv[a]))} -> {fmt(float(tv[b]))})"
+    shown = -o if higher else o
+    msg = (
+        f"{name} jumped at step {int(st[i])}: {fmt(float(shown[i - 1]))} -> {fmt(float(shown[i]))} "
+        f"({jump / max(abs(float(o[i - 1])), 1e-12):+.1%}){tr}, then came back to {fmt(float(shown[i + 1]))}"
+        + (f", undoing {rf:.0%} of the progress made so far" if rf is not None else "")
+        + "; training is unstable (LR too high for the batch size, or bad batches)."
+    )
+    ev = {
+        "kind": "eval_jump",
+        "metric": name,
+        "step": int(st[i]),
+        "before": float(shown[i - 1]),
+        "value": float(shown[i]),
+        "after": float(shown[i + 1]),
+        "jump": jump,
+        "noise": sigma,
+        "reversed_fraction": rf,
+        "events": [{"step": int(st[j]), "jump": float(jp)} for j, jp, _ in events[:_MAX_LISTED]],
+    }
+    conf = clamp01(0.5 + 0.1 * len(events) + (0.2 if sigma > 0 and jump > 5 * sigma else 0))
+    return Finding("instability", sev, msg, int(st[i - 1]), int(st[i + 1]), ev, conf)
+
+
+def _train_regression(st: np.ndarray, v: np.ndarray) -> Finding | None:
+    """The largest transient climb of the smoothed train loss above its running best that later recovers."""
+    st, v = block_reduce(st, v, 2048)
+    w = max(5, (len(v) // 20) | 1)
+    sm = rolling_median(v, w)
+    run_min = np.minimum.accumulate(sm)
+    exc = sm - run_min
+    i = int(np.argmax(exc))
+    e = float(exc[i])
+    if e <= 0 or i >= len(sm) - 2:
+        return None
+    later_min = float(sm[i + 1 :].min())
+    if later_min > run_min[i] + 0.5 * e:
+        return None  # never came back: divergence's job
+    noise = diff_noise(sm)
+    start = float(sm[0])
+    progress = start - float(run_min[i])
+    if e <= max(4 * noise, 0.05 * abs(float(run_min[i]))) or progress <= 0:
+        return None
+    rf = e / progress
+    if rf < 0.02:
+        return None
+    sev = Severity.WARNING if rf >= 0.1 else Severity.INFO
+    j0 = int(np.nonzero(sm[: i + 1] <= run_min[i])[0][-1])
+    undo = f"undoing {rf:.0%} of the progress made so far" if rf <= 1 else "above where it started"
+    msg = (
+        f"train_loss (smoothed) climbed from {fmt(float(run_min[i]))} to {fmt(float(sm[i]))} around step {int(st[i])}, "
+        f"{undo}, before coming back down."
+    )
+    ev = {
+        "kind": "train_regression",
+        "metric": "train_loss",
+        "step": int(st[i]),
+        "from_value": float(run_min[i]),
+        "value": float(sm[i]),
+        "reversed_fraction": round(rf, 4),
+        "noise": noise,
+    }
+    return Finding("instability", sev, msg, int(st[j0]), int(st[i]), ev, clamp01(0.5 + rf))
+
+
+__all__ = ["detect"]
