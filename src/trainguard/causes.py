@@ -108,7 +108,8 @@ def find_causes(
 ) -> tuple[list[Cause], list[str]]:
     """Causes (most important first) and the unknowns that stopped us from saying more."""
     cfg = run.config
-    by = _by_code(findings)
+    # info-level findings are notes ("within the eval noise"): never the evidence for a cause
+    by = _by_code([f for f in findings if f.severity.rank >= 1])
     causes: list[Cause] = []
     unknowns: list[str] = []
     known = config_known(cfg)
@@ -156,9 +157,9 @@ def find_causes(
 
     if "no_eval_data" in by:
         unknowns.append("no eval data: overfitting and the best checkpoint cannot be judged from this log")
-    if waste is not None and waste.gpus_assumed and waste.gpu_hours is not None:
+    if "wasted_compute" in by and waste is not None and waste.gpus_assumed and waste.gpu_hours is not None:
         unknowns.append("GPU count not found: GPU-hours assume 1 GPU (pass the launch command or ds_config with --config)")
-    if known and run.config.uses_lora and "lora_dropout" not in cfg and (overfit or memorized):
+    if known and cfg.uses_lora and "lora_dropout" not in cfg and (overfit or memorized):
         unknowns.append("lora_dropout unknown: pass --config adapter_config.json to check LoRA regularisation")
     # a cause names only config keys that were actually read: a key never seen is an unknown, not a cause
     causes = [replace(c, config_keys=[k for k in c.config_keys if k in cfg]) for c in causes]

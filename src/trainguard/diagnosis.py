@@ -120,6 +120,9 @@ class Diagnosis:
         """One line: the worst finding's message, or that the run looks healthy."""
         if not self.findings:
             return "No problems found."
+        if self.status == "healthy":
+            n = len(self.findings)
+            return f"No problems found ({n} note{'s' if n != 1 else ''} below)."
         top = sorted(self.findings, key=lambda f: (-f.severity.rank, f.start_step or 0))[0]
         return top.message
 

@@ -169,6 +169,15 @@ def _label(
     if has_eval and best_step is None:
         i = int(np.argmin(ev.values))
         best_step, best_val = int(ev.steps[i]), float(ev.values[i])
+    tol = _noise(ev)
+    calm = False  # the overfitting detector judged the rise to be within the eval noise
+    for f in findings:
+        if f.code == "overfitting":
+            nz = f.evidence.get("noise")
+            bv = f.evidence.get("best_value")
+            if isinstance(nz, (int, float)) and isinstance(bv, (int, float)) and bv > 0:
+                tol = max(tol, min(0.05, 2 * float(nz) / float(bv)))
+            calm = calm or f.severity is Severity.INFO
     train_at_best = None
     if best_step is not None and len(train):
         k = train.nearest(best_step)
@@ -213,7 +222,7 @@ def _label(
         elif after_best:
             assert best_val is not None
             r = (c.eval / best_val) if (c.eval is not None and best_val > 0) else 1.0
-            if r <= 1 + _noise(ev):
+            if r <= 1 + tol or (calm and not train_near_zero(c)):
                 label = "divergence"
             elif train_near_zero(c):
                 label = "memorization"
@@ -289,7 +298,7 @@ def _overlay_findings(cells: list[_Cell], findings: list[Finding]) -> None:
             if f.code == "plateau" and c.label == "learning":
                 c.label, c.flag = "plateau", "yellow"
             elif f.code in _UNSTABLE_CODES:
-                if f.code == "loss_spike" and f.severity < Severity.ERROR:
+                if f.severity is Severity.INFO or (f.code == "loss_spike" and f.severity < Severity.ERROR):
                     continue  # one warning-level spike is a point, not a phase
                 flag = "red" if f.severity >= Severity.ERROR else "orange"
                 if c.label in ("warmup", "learning", "plateau", "divergence") or (

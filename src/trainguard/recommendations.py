@@ -60,7 +60,7 @@ def recommend(
 ) -> list[Recommendation]:
     """The config changes that follow from the findings and causes, most important first."""
     cfg = run.config
-    codes = {f.code for f in findings}
+    codes = {f.code for f in findings if f.severity.rank >= 1}  # info-level notes change no config
     titles = {c.title for c in causes}
     fw = framework(run)
     out: list[Recommendation] = []
@@ -93,7 +93,7 @@ def recommend(
             add("eval_interval", cfg.get("eval_interval"), every, "Evaluate on held-out data ~20 times per run.", CUSTOM)
 
     overfit = bool(codes & {"overfitting", "memorization", "eval_metric_explosion"}) and not leak
-    wasted = "wasted_compute" in codes or (waste is not None and waste.fraction >= 0.2)
+    wasted = "wasted_compute" in codes
     n_after = evals_after_best(run, best)
     if overfit or (wasted and best is not None and n_after >= 3):
         _stop_and_keep_best(run, best, add, fw, n_after)
@@ -310,7 +310,7 @@ def code_blocks(recs: list[Recommendation]) -> list[tuple[str, str, str]]:
         lines = []
         for r in by[TG]:
             if r.key == "callbacks":
-                lines += ["# TrainguardCallback (README, 'Live guard'): stops on overfitting, saves each new best", "trainer.add_callback(TrainguardCallback())"]
+                lines += ["from trainguard.live import TrainguardCallback  # stops on overfitting, saves each new best", "", "trainer.add_callback(TrainguardCallback())"]
             elif r.key == "launch":
                 cmd = r.current if isinstance(r.current, str) and r.current else "<your launch command>"
                 lines += ["# or wrap the unmodified job:", f"# trainguard run -- {cmd}"]

@@ -68,7 +68,11 @@ def _analyze(
     reader: str | None,
 ) -> int:
     from ..diagnosis import diagnose
+    from ..errors import InputError
 
+    for c in config:  # fail before reading a big log, naming the file
+        if not Path(c).is_file():
+            raise InputError(c, "no such config file" if not Path(c).exists() else "--config expects a file")
     runs = []
     for p in paths:
         runs.extend(_read(p, config, pattern, reader))
