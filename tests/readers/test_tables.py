@@ -1,0 +1,126 @@
+"""CSV/TSV tables: Lightning metrics.csv (sparse), Keras CSVLogger and history.json, W&B exports, bad rows."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import pytest
+
+from trainguard.errors import InputError
+from trainguard.readers import read_runs, table
+
+LIGHTNING = """epoch,step,train_loss_step,val_loss,val_acc,lr-AdamW,train_loss_epoch
+0,9,2.5,,,0.001,
+0,19,2.1,,,0.001,
+0,19,,2.3,0.41,,
+0,19,,,,,2.3
+1,29,1.9,,,0.0005,
+1,39,1.7,,,0.0005,
+1,39,,2.0,0.55,,
+1,39,,,,,1.8
+"""
+
+
+def test_lightning_sparse_rows_keep_train_and_val_apart(tmp_path: Path) -> None:
+    f = tmp_path / "version_0" / "metrics.csv"
+    f.parent.mkdir()
+    f.write_text(LIGHTNING.replace("\n", "\r\n"))  # CRLF, as on Windows
+    [run] = read_runs(f)
+    assert run.format == "lightning_csv" and run.name == "version_0"
+    assert run.train_loss.steps.tolist() == [9, 19, 29, 39]
+    assert run.train_loss.values.tolist() == [2.5, 2.1, 1.9, 1.7]
+    assert run.eval_loss.steps.tolist() == [19, 39] and run.eval_loss.values.tolist() == [2.3, 2.0]
+    assert run.history["eval_accuracy"].values.tolist() == [0.41, 0.55]
+    assert run.history["learning_rate"].values.tolist() == [0.001, 0.001, 0.0005, 0.0005]
+    assert run.history["train_loss_epoch"].values.tolist() == [2.3, 1.8]
+    assert run.eval_loss.epochs.tolist() == [0.0, 1.0]
+    assert run.history["epoch"].steps.tolist() == [9, 19, 29, 39]
+
+
+def test_keras_csvlogger_epoch_is_the_step(tmp_path: Path) -> None:
+    f = tmp_path / "training.log"
+    f.write_text("epoch,accuracy,loss,val_accuracy,val_loss\n0,0.5,1.2,0.55,1.1\n1,0.6,0.9,0.6,1.0\n2,0.7,0.7,0.61,1.05\n")
+    [run] = read_runs(f)
+    assert run.format == "keras_csv"
+    assert run.eval_loss.steps.tolist() == [0, 1, 2] and run.eval_loss.values.tolist() == [1.1, 1.0, 1.05]
+    assert run.history["eval_accuracy"].values.tolist() == [0.55, 0.6, 0.61]
+    assert run.history["train_accuracy"].values.tolist() == [0.5, 0.6, 0.7]
+    assert run.steps_per_epoch is None and any("epoch is used as the step" in n for n in run.notes)
+
+
+def test_keras_history_json(tmp_path: Path) -> None:
+    f = tmp_path / "history.json"
+    f.write_text(json.dumps({"loss": [1.0, 0.8, 0.7], "val_loss": [1.1, 0.9, 0.95], "val_accuracy": [0.5, 0.6, 0.62]}))
+    [run] = read_runs(f)
+    assert run.format == "keras_history"
+    assert run.eval_loss.steps.tolist() == [1, 2, 3] and run.eval_loss.values.tolist() == [1.1, 0.9, 0.95]
+    assert run.steps_per_epoch is None and any("epoch" in n for n in run.notes)
+
+
+def test_wandb_export_and_gzip(tmp_path: Path) -> None:
+    text = (
+        '"Step","run-1 - train/loss","run-1 - train/loss__MIN","run-1 - train/loss__MAX","run-1 - eval/loss"\n'
+        '"10","2.0","1.9","2.1",""\n"20","1.5","1.4","1.6","1.7"\n'
+    )
+    f = tmp_path / "wandb_export.csv.gz"
+    f.write_bytes(gzip.compress(text.encode()))
+    [run] = read_runs(f)
+    assert run.train_loss.values.tolist() == [2.0, 1.5]
+    assert run.eval_loss.steps.tolist() == [20] and run.eval_loss.values.tolist() == [1.7]
+    assert set(run.history) == {"train_loss", "eval_loss"}
+
+
+def test_wandb_history_step_column(tmp_path: Path) -> None:
+    f = tmp_path / "history.csv"
+    f.write_text("_step,_runtime,_timestamp,train/loss,train/learning_rate,eval/loss\n0,1,1700000000,3.0,0.001,\n1,2,1700000001,2.5,0.001,2.7\n")
+    [run] = read_runs(f)
+    assert run.train_loss.steps.tolist() == [0, 1]
+    assert run.train_loss.wall_time.tolist() == [1700000000.0, 1700000001.0]
+    assert run.history["learning_rate"].values.tolist() == [0.001, 0.001]
+
+
+def test_tsv_step_loss(tmp_path: Path) -> None:
+    f = tmp_path / "train.log"
+    f.write_text("step\tloss\n10\t8.46\n20\t7.69\n")
+    [run] = read_runs(f)
+    assert run.train_loss.steps.tolist() == [10, 20] and run.train_loss.values.tolist() == [8.46, 7.69]
+
+
+def test_restart_from_the_start_splits_a_resume_stitches(tmp_path: Path) -> None:
+    resumed = tmp_path / "resumed.csv"
+    resumed.write_text("step,loss\n10,3\n20,2.8\n30,2.6\n40,2.4\n20,2.7\n30,2.5\n40,2.3\n50,2.2\n")
+    [run] = read_runs(resumed)
+    assert run.train_loss.steps.tolist() == [10, 20, 30, 40, 50]
+    assert run.train_loss.values.tolist() == [3, 2.7, 2.5, 2.3, 2.2]
+    assert any("resumed run, stitched" in n and "3 older" in n for n in run.notes)
+    two = tmp_path / "two.csv"
+    two.write_text("step,loss\n10,3\n20,2.8\n10,4\n20,3.5\n30,3.1\n")
+    runs = table.read_all(two)
+    assert [len(r.train_loss) for r in runs] == [2, 3]
+    assert any("a new run, split" in n for n in runs[1].notes)
+
+
+def test_ragged_csv_is_a_one_line_error(tmp_path: Path) -> None:
+    f = tmp_path / "bad.csv"
+    f.write_text("step,loss,val_loss\n1,2.0,3.0\n2,1.9\n3,1.8,2.9,7\n4,1.7,2.8\n")
+    with pytest.raises(InputError) as e:
+        read_runs(f)
+    msg = str(e.value)
+    assert msg.startswith(str(f)) and "ragged rows: line 3" in msg and "\n" not in msg
+
+
+def test_incomplete_last_row_is_skipped(tmp_path: Path) -> None:
+    f = tmp_path / "live.csv"
+    f.write_text("step,loss,val_loss\n1,2.0,3.0\n2,1.9,2.9\n3,1.")
+    [run] = read_runs(f)
+    assert len(run.train_loss) == 2 and any("incomplete" in n for n in run.notes)
+
+
+def test_non_utf8_bytes_still_read(tmp_path: Path) -> None:
+    f = tmp_path / "m.csv"
+    f.write_bytes("step,loss,note\n1,2.0,caf\xe9\n2,1.5,ok\n".encode("latin-1"))
+    [run] = read_runs(f)
+    assert run.train_loss.values.tolist() == [2.0, 1.5]
+    assert "note" not in run.history
