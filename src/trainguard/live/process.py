@@ -141,19 +141,44 @@ def run_command(cmd: Sequence[str], guard: Any, *, grace_s: float = 30.0, out: I
     say = say or _stderr_line
     child_env = dict(os.environ if env is None else env)
     child_env.setdefault("PYTHONUNBUFFERED", "1")
-    try:
-        proc = subprocess.Popen(list(cmd), stdin=None, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                start_new_session=True, env=child_env, cwd=cwd, bufsize=0)
-    except FileNotFoundError:
-        say(f"trainguard: command not found: {cmd[0]}")
-        return ProcessResult(EXIT_NOT_FOUND, None)
-    except PermissionError:
-        say(f"trainguard: cannot execute: {cmd[0]}")
-        return ProcessResult(EXIT_CANNOT_RUN, None)
-
-    pgid = proc.pid  # start_new_session: the child leads its own session and group
-    ladder = SignalLadder(pgid, grace_s)
     result = ProcessResult(exit_code=0, returncode=None)
+    early: list[signal.Signals] = []  # signals that arrived before the child existed
+    ladders: list[SignalLadder] = []
+
+    def forward(signum: int, _frame: Any) -> None:
+        result.interrupted = True
+        sig = signal.SIGINT if signum == signal.SIGINT else signal.SIGTERM
+        if ladders:
+            ladders[0].start(sig)
+        else:
+            early.append(sig)
+
+    # Handlers go in before the child starts, so no Ctrl-C can fall between the two.
+    with _subreaper(), _forwarding(forward):
+        try:
+            proc = subprocess.Popen(list(cmd), stdin=None, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                    start_new_session=True, env=child_env, cwd=cwd, bufsize=0)
+        except FileNotFoundError:
+            say(f"trainguard: command not found: {cmd[0]}")
+            return ProcessResult(EXIT_NOT_FOUND, None)
+        except PermissionError:
+            say(f"trainguard: cannot execute: {cmd[0]}")
+            return ProcessResult(EXIT_CANNOT_RUN, None)
+        ladder = SignalLadder(proc.pid, grace_s)  # start_new_session: the child leads its own group
+        ladders.append(ladder)
+        for sig in early:
+            ladder.start(sig)
+        _supervise(proc, ladder, result, guard=guard, out=out, log_file=log_file, monitor=monitor, fmt=fmt,
+                   on_action=on_action, say=say, grace_s=grace_s, poll_s=poll_s)
+    return result
+
+
+def _supervise(proc: subprocess.Popen[bytes], ladder: SignalLadder, result: ProcessResult, *, guard: Any,
+               out: IO[bytes] | None, log_file: IO[bytes] | None, monitor: ResourceMonitor | None,
+               fmt: str | None, on_action: Callable[[Any], None] | None, say: Callable[[str], None],
+               grace_s: float, poll_s: float) -> None:
+    """Tee and parse the child's output until it exits, climbing the ladder when told; fills ``result``."""
+    pgid = proc.pid
     last_byte = [b"\n"]
 
     def message(text: str) -> None:
@@ -174,53 +199,47 @@ def run_command(cmd: Sequence[str], guard: Any, *, grace_s: float = 30.0, out: I
     decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
     assert proc.stdout is not None
     fd = proc.stdout.fileno()
-
-    def forward(signum: int, _frame: Any) -> None:
-        result.interrupted = True
-        ladder.start(signal.SIGINT if signum == signal.SIGINT else signal.SIGTERM)
-
-    with _subreaper(), _forwarding(forward):
-        try:
-            eof = False
-            exited_at: float | None = None
-            while True:
-                ladder.tick()
-                if not eof:
-                    ready, _, _ = select.select([fd], [], [], poll_s)
-                    if ready:
-                        data = os.read(fd, _CHUNK)
-                        if not data:
-                            eof = True
-                        else:
-                            out = _write(out, data)
-                            if log_file is not None:
-                                log_file.write(data)
-                            last_byte[0] = data[-1:]
-                            feed.feed(decoder.decode(data))
-                            continue
-                if proc.poll() is not None:
-                    if eof:
-                        break
-                    # The command exited but something in its group still holds the pipe open:
-                    # drain for a moment, then end the group so the pipe closes.
-                    exited_at = exited_at or time.monotonic()
-                    if time.monotonic() - exited_at > 1.0:
-                        result.leftovers += _end_group(pgid, min(grace_s, 5.0))
+    try:
+        eof = False
+        exited_at: float | None = None
+        while True:
+            ladder.tick()
+            if not eof:
+                ready, _, _ = select.select([fd], [], [], poll_s)
+                if ready:
+                    data = os.read(fd, _CHUNK)
+                    if not data:
                         eof = True
-                elif eof:
-                    time.sleep(poll_s)
-            feed.feed(decoder.decode(b"", final=True))
-            feed.close()
-        finally:
-            if proc.poll() is None:  # we are leaving abnormally (an exception): never leave it running
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(pgid, signal.SIGKILL)
-            proc.wait()
-            with contextlib.suppress(OSError):
-                proc.stdout.close()
-            result.leftovers += _end_group(pgid, min(grace_s, 5.0))
-            with contextlib.suppress(Exception):
-                out.flush()  # type: ignore[union-attr]
+                    else:
+                        out = _write(out, data)
+                        if log_file is not None:
+                            log_file.write(data)
+                        last_byte[0] = data[-1:]
+                        feed.feed(decoder.decode(data))
+                        continue
+            if proc.poll() is not None:
+                if eof:
+                    break
+                # The command exited but something in its group still holds the pipe open:
+                # drain for a moment, then end the group so the pipe closes.
+                exited_at = exited_at or time.monotonic()
+                if time.monotonic() - exited_at > 1.0:
+                    result.leftovers += _end_group(pgid, min(grace_s, 5.0))
+                    eof = True
+            elif eof:
+                time.sleep(poll_s)
+        feed.feed(decoder.decode(b"", final=True))
+        feed.close()
+    finally:
+        if proc.poll() is None:  # we are leaving abnormally (an exception): never leave it running
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pgid, signal.SIGKILL)
+        proc.wait()
+        with contextlib.suppress(OSError):
+            proc.stdout.close()
+        result.leftovers += _end_group(pgid, min(grace_s, 5.0))
+        with contextlib.suppress(Exception):
+            out.flush()  # type: ignore[union-attr]
     if result.leftovers:
         message(f"trainguard: ended {result.leftovers} leftover process(es) of the command's group")
     rc = proc.returncode
@@ -229,7 +248,6 @@ def run_command(cmd: Sequence[str], guard: Any, *, grace_s: float = 30.0, out: I
     result.signals = ladder.sent
     result.parser = feed.parser_name
     result.points = feed.points
-    return result
 
 
 def _write(out: IO[bytes] | None, data: bytes) -> IO[bytes] | None:

@@ -190,11 +190,11 @@ def watch_file(path: str | Path, guard: Any, *, from_start: bool = True, idle_ti
             now = time.monotonic()
             if got:
                 last_data = now
+            if result.stop is not None and exit_on_stop:  # checked first: the stop came before the end
+                result.reason = "stopped"
+                break
             if feed.ended:
                 result.reason = "ended"
-                break
-            if result.stop is not None and exit_on_stop:
-                result.reason = "stopped"
                 break
             if idle_timeout_s is not None and now - last_data >= idle_timeout_s:
                 result.reason = "idle"
