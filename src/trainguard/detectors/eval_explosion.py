@@ -40,6 +40,9 @@ def detect(run: Run, *, min_factor: float = 10.0, loss_factor: float = 5.0, min_
             continue
         rs, rv = st[i:].astype(float), np.log(v[i:])
         slope, _, r2 = linfit(rs, rv)
+        if r2 < min_r2 and len(rs) > 5:
+            # slow drift then a blow-up (seed 004 after step 8,800): the recent growth is the exponential part
+            slope, _, r2 = linfit(rs[-5:], rv[-5:])
         if slope <= 0 or r2 < min_r2:
             continue
         per_1k = math.exp(min(slope * 1000, 700))

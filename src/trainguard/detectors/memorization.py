@@ -129,13 +129,21 @@ def _fast_drop(run: Run, st: np.ndarray, v: np.ndarray, factor: float, floor: fl
     if j < 0:
         return None
     start_i = int(np.argmax(v[: j + 1]))  # the drop starts at the highest point before it
+    # the drop ends where it bottoms out: the first point after the crossing that no later point within
+    # another drop-length undercuts by more than a third (3.64 -> 0.005, not the first value under 0.07)
+    spe = steps_per_epoch(run)
+    if spe and float(st[j]) / spe > max_epochs:
+        return None  # it took more than an epoch to get there: repetition, i.e. memorization, can explain it
+    span = max(3, j - start_i)
+    lim = len(v) if not spe else int(np.searchsorted(st, max(float(st[j]), max_epochs * spe), side="right"))
+    seg = rolling_median(v[j : min(lim, j + 4 * span + 3)], 3)
+    for k in range(len(seg)):
+        if seg[k] <= 1.5 * float(seg[k : k + span + 1].min()):
+            j += k
+            break
     s0, s1 = int(st[start_i]), int(st[j])
     steps = s1 - s0
-    spe = steps_per_epoch(run)
-    first_step = int(st[0])
-    frac = (s1 - min(first_step, 0)) / spe if spe else None
-    if frac is not None and frac > max_epochs:
-        return None
+    frac = float(st[j]) / spe if spe else None
     zero = bool(float(np.median(v[j : j + 3])) == 0.0)
     from_v, to_v = float(v[start_i]), float(v[j])
     orders = float(np.log10(from_v / max(to_v, 1e-12)))

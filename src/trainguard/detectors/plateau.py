@@ -23,7 +23,7 @@ import numpy as np
 
 from ..findings import Finding, Severity
 from ..run import Run
-from ._smoothing import block_reduce, curve_noise, diff_noise
+from ._smoothing import block_reduce, curve_noise, diff_noise, rolling_median
 from ._view import clamp01, eval_metric, fmt, train_xy, xy
 
 
@@ -31,7 +31,7 @@ def detect(
     run: Run,
     *,
     min_rel: float = 0.02,
-    no_learning_rel: float = 0.01,
+    no_learning_rel: float = 0.005,
     low_progress: float = 0.2,
     min_points: int = 6,
 ) -> list[Finding]:
@@ -55,7 +55,10 @@ def detect(
     name0 = series[0][0]
     r0 = results[name0]
     diverged = r0["end"] > 1.3 * r0["start"] or r0["end"] > 20.0  # blown up, not stuck: divergence's finding
-    if not diverged and (r0["total_rel"] < no_learning_rel or (r0["total_rel"] < 5 * no_learning_rel and not r0["total_significant"])):
+    # learned at some point (the smoothed curve went 5 % below the start), then lost it: instability or
+    # divergence tell that story better than "not learning" (realrun 016)
+    learned_once = r0["smoothed_min"] < (1 - 10 * no_learning_rel) * r0["start"]
+    if not diverged and not learned_once and (r0["total_rel"] < no_learning_rel or (r0["total_rel"] < 5 * no_learning_rel and not r0["total_significant"])):
         msg = (
             f"{name0} never meaningfully decreased: {fmt(r0['start'])} at the start, {fmt(r0['end'])} at the end "
             f"({-r0['total_rel']:+.1%}; noise {fmt(r0['noise'])}): the run is not learning (LR far too low, frozen or "
@@ -142,7 +145,9 @@ def _measure(st: np.ndarray, v: np.ndarray, higher: bool, min_rel: float) -> dic
     # flat: the change either way is below both bars; too noisy (> 10 % of the level) is no verdict at all
     flat = abs(w_start - w_end) < max(2 * se, min_rel * w_lvl) and len(win) >= 3 and noise <= 0.1 * w_lvl
     sign = -1.0 if higher else 1.0
+    smin = float(rolling_median(o, 5).min()) if n >= 5 else float(o.min())
     return {
+        "smoothed_min": sign * smin,
         "start": sign * start,
         "end": sign * end,
         "total_rel": total_rel,
