@@ -1,0 +1,135 @@
+"""Reading speed: our TensorBoard decoder vs tbparse and EventAccumulator; text/CSV readers vs ``grep -c``.
+
+Usage: ``.venv/bin/python bench/read_speed.py [--scalars 1000000] [--text-mb 50]``
+
+The event file is written by a hand-built TFRecord writer (real CRCs, the
+same bytes ``SummaryWriter.add_scalar`` produces: tag + simple_value) because
+SummaryWriter itself takes ~6 s per 100k scalars; tbparse reading it back
+with the same count is the check that the bytes are right. Targets (issue 3):
+>= 10x the faster of tbparse / EventAccumulator; text and CSV within 3x of
+``grep -c`` on the same file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import struct
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from trainguard.readers import table, tensorboard, text
+from trainguard.readers._tfrecord import frame
+
+TAGS = (b"train/loss", b"train/learning_rate", b"train/grad_norm", b"eval/loss")
+
+
+def _varint(x: int) -> bytes:
+    out = bytearray()
+    while True:
+        b = x & 0x7F
+        x >>= 7
+        if x:
+            out.append(b | 0x80)
+        else:
+            out.append(b)
+            return bytes(out)
+
+
+def _event(tag: bytes, step: int, wall: float, value: float) -> bytes:
+    val = b"\x0a" + _varint(len(tag)) + tag + b"\x15" + struct.pack("<f", value)
+    summ = b"\x0a" + _varint(len(val)) + val
+    return b"\x09" + struct.pack("<d", wall) + b"\x10" + _varint(step) + b"\x2a" + _varint(len(summ)) + summ
+
+
+def write_events(path: Path, n: int) -> None:
+    """An event file with ``n`` scalars over 4 tags, as SummaryWriter.add_scalar would write them."""
+    with open(path, "wb") as f:
+        f.write(frame(b"\x09" + struct.pack("<d", 1.7e9) + b"\x1a\x0dbrain.Event:2"))
+        buf = []
+        for i in range(n):
+            buf.append(frame(_event(TAGS[i % 4], i // 4, 1.7e9 + i * 0.01, math.sin(i / 100))))
+            if len(buf) >= 100_000:
+                f.write(b"".join(buf))
+                buf.clear()
+        f.write(b"".join(buf))
+
+
+def write_text_logs(folder: Path, mb: float) -> tuple[Path, Path]:
+    """A build-nanogpt style log and the same numbers as CSV, each about ``mb`` MB."""
+    line = "step {s} | loss: {l:.4f} | lr {lr:.4e} | norm: {n:.4f} | dt: {dt:.2f}ms | tok/sec: {t:.2f}\n"
+    log, csv = folder / "train.log", folder / "metrics.csv"
+    n = int(mb * 1e6 / len(line.format(s=100000, l=1, lr=1, n=1, dt=1, t=1)))
+    with open(log, "w") as f, open(csv, "w") as g:
+        g.write("step,loss,lr,grad_norm,dt,tok_per_sec\n")
+        for s in range(n):
+            v = (s, 3 + math.sin(s), 1e-3, 0.5 + math.cos(s) / 4, 100.5, 6900.25)
+            f.write(line.format(s=v[0], l=v[1], lr=v[2], n=v[3], dt=v[4], t=v[5]))
+            g.write(f"{v[0]},{v[1]:.4f},{v[2]:.4e},{v[3]:.4f},{v[4]:.2f},{v[5]:.2f}\n")
+    return log, csv
+
+
+def _time(fn):  # type: ignore[no-untyped-def]
+    t = time.perf_counter()
+    out = fn()
+    return time.perf_counter() - t, out
+
+
+def _grep(path: Path) -> float:
+    t = time.perf_counter()
+    subprocess.run(["grep", "-c", "loss", str(path)], check=False, capture_output=True)
+    return time.perf_counter() - t
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--scalars", type=int, default=1_000_000)
+    ap.add_argument("--text-mb", type=float, default=50.0)
+    ap.add_argument("--skip-libs", action="store_true", help="do not time tbparse / EventAccumulator")
+    a = ap.parse_args()
+    with tempfile.TemporaryDirectory(prefix="tg-bench-") as tmp:
+        d = Path(tmp)
+        (d / "run").mkdir()
+        ev = d / "run" / "events.out.tfevents.1700000000.bench"
+        dt_w, _ = _time(lambda: write_events(ev, a.scalars))
+        print(f"wrote {a.scalars:,} scalars ({ev.stat().st_size / 1e6:.1f} MB) in {dt_w:.1f} s\n")
+        rows: list[tuple[str, float, int]] = []
+        t_ours, run = _time(lambda: tensorboard.read(ev))
+        got = sum(len(s) for s in run.history.values())
+        rows.append(("trainguard tensorboard", t_ours, got))
+        if not a.skip_libs:
+            from tbparse import SummaryReader
+
+            t, df = _time(lambda: SummaryReader(str(d / "run")).scalars)
+            rows.append(("tbparse", t, len(df)))
+            from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+            def ea() -> int:
+                acc = EventAccumulator(str(ev), size_guidance={"scalars": 0})
+                acc.Reload()
+                return sum(len(acc.Scalars(t)) for t in acc.Tags()["scalars"])
+
+            t, n = _time(ea)
+            rows.append(("EventAccumulator(scalars=0)", t, n))
+        print(f"{'TensorBoard reader':30} {'seconds':>9} {'scalars':>10} {'scalars/s':>12} {'vs ours':>8}")
+        for name, t, n in rows:
+            print(f"{name:30} {t:9.2f} {n:10,} {n / t:12,.0f} {t / t_ours:7.1f}x")
+        if len(rows) > 1:
+            best = min(t for _, t, _ in rows[1:])
+            print(f"speed-up over the faster library: {best / t_ours:.1f}x (target >= 10x)")
+            if any(n != got for _, _, n in rows):
+                print("WARNING: readers disagree on the scalar count")
+        log, csv = write_text_logs(d, a.text_mb)
+        print(f"\n{'line reader':30} {'MB':>7} {'seconds':>9} {'MB/s':>9} {'grep -c MB/s':>13} {'slower':>7}")
+        for name, path, fn in (("text (free-text)", log, text.read), ("table (CSV)", csv, table.read)):
+            mb = path.stat().st_size / 1e6
+            t, r = _time(lambda fn=fn, path=path: fn(path))
+            tg = min(_grep(path) for _ in range(3))
+            print(f"{name:30} {mb:7.1f} {t:9.2f} {mb / t:9.1f} {mb / tg:13.1f} {t / tg:6.1f}x  ({len(r.train_loss):,} points)")
+        print("target: within 3x of grep -c")
+
+
+if __name__ == "__main__":
+    main()
