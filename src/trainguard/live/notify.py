@@ -17,8 +17,8 @@ A :class:`Notifier` wraps a list of apprise URLs (``slack://…``, ``tgram://…
   line of the body with numbers masked, so "overfitting at step 140" and
   "… step 160" count as one) is not re-sent within ``min_interval_s``, and at
   most ``burst`` info/warning messages go out per interval overall. Errors
-  skip the burst cap; a ``stop`` skips both: it is the one message a person
-  must not miss.
+  skip the burst cap; a ``stop`` skips both (sent once per key): it is the
+  one message a person must not miss.
 
 URLs come from, in order: ``--notify`` arguments, the ``TRAINGUARD_NOTIFY``
 environment variable (comma or space separated), and a config file
@@ -147,6 +147,7 @@ class Notifier:
         self._clock = clock
         self._backend = backend
         self._last_by_key: dict[str, float] = {}
+        self._stops: set[str] = set()
         self._window: list[float] = []
         self._warned = False
         self._lock = threading.Lock()
@@ -178,7 +179,8 @@ class Notifier:
         """Queue one message; True when queued, False when rate-limited, de-duplicated or dropped.
 
         Returns at once: delivery happens on the notifier's thread. ``level``
-        is one of info, warning, error, stop; ``stop`` bypasses both limits.
+        is one of info, warning, error, stop; a ``stop`` bypasses both limits
+        and is sent once per key (a stopping run keeps logging for a while).
         """
         if level not in LEVELS:
             raise ValueError(f"level must be one of {LEVELS}, got {level!r}")
@@ -188,7 +190,12 @@ class Notifier:
             key = _NUMBER.sub("#", title + "|" + body.partition("\n")[0])
         with self._lock:
             now = self._clock()
-            if level != "stop" and not self._admit(key, now, capped=level in ("info", "warning")):
+            if level == "stop":
+                admitted = key not in self._stops  # every distinct stop goes out, once
+                self._stops.add(key)
+            else:
+                admitted = self._admit(key, now, capped=level in ("info", "warning"))
+            if not admitted:
                 self.suppressed += 1
                 return False
             self._last_by_key[key] = now
@@ -215,7 +222,8 @@ class Notifier:
             return False
         title, body, level = format_action(action, run_name=run_name, step=step, best=best, run=run)
         codes = ",".join(sorted({getattr(f, "code", "?") for f in getattr(action, "findings", []) or []}))
-        return self.send(title, body, level, key=f"{run_name}:{level}:{codes or title}")
+        key = f"{run_name}:stop" if level == "stop" else f"{run_name}:{level}:{codes or title}"
+        return self.send(title, body, level, key=key)
 
     def flush(self, timeout: float = 10.0) -> bool:
         """Wait until every queued message was handled (sent or failed); False on timeout."""
