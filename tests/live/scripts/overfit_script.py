@@ -6,6 +6,7 @@ keeps falling (see ``tests/tiny_training.py`` KINDS["overfit"]). It prints its
 pid first, so a test can check its process group is gone afterwards.
 
     python tests/live/scripts/overfit_script.py [OUTPUT_DIR]
+    torchrun --nproc_per_node=2 tests/live/scripts/overfit_script.py OUTPUT_DIR   (gloo, on the CPU)
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ def main() -> None:
     from tests.tiny_training import KINDS, build_trainer
 
     out = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(tempfile.mkdtemp(prefix="overfit_"))
-    trainer = build_trainer(out, **KINDS["overfit"])
+    ddp = {"ddp_backend": "gloo"} if int(os.environ.get("WORLD_SIZE", "1")) > 1 else {}  # torchrun on the CPU
+    trainer = build_trainer(out, **KINDS["overfit"], **ddp)
     trainer.train()
     print("TRAINING FINISHED", flush=True)
 
