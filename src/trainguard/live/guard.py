@@ -174,7 +174,7 @@ class Guard:
         self._seen.update(keys)
         if not keep:
             return Action(action.step, save=action.save, reason=_save_reason(action, self))
-        return Action(action.step, save=action.save, alert=True, reason="alert: " + keep[0].message,
+        return Action(action.step, save=action.save, alert=True, reason=f"alert ({keep[0].code}): {keep[0].message}",
                       findings=tuple(keep))
 
     def _notify(self, action: Action) -> None:

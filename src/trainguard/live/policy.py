@@ -301,7 +301,7 @@ class Policy:
         if stop_now:  # alert-only: the same finding, reported instead of acted on
             alerts = stop_now + alerts
         if alerts:
-            reason = "alert: " + alerts[0].message
+            reason = f"alert ({alerts[0].code}): {alerts[0].message}"
         elif save:
             reason = f"new best {self.monitor} {t.best:.6g} at step {step}: saving a checkpoint"
         else:
