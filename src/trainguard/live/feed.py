@@ -43,7 +43,8 @@ log = logging.getLogger(__name__)
 
 READERS = ("hf_stdout", "text")  # candidate line readers, in preference order on a tie
 SNIFF_CONFIDENT = 0.5
-_BAR = re.compile(r"(?<![\d/.])(\d+)/(\d+) \[")
+_BAR_TAIL = re.compile(r"/(\d+) \[")
+_DICT_SEG = re.compile(r"\{'[^\r\n]*\}(?=[ \t]*[\r\n])")
 _DICT_LINE = re.compile(r"\{'[a-z_/]+': [^\n\r]*\}\s*[\r\n]")
 _END = re.compile(r"['\"]train_runtime['\"]\s*:")
 _ARGS = {"train_loss": "train_loss", "eval_loss": "eval_loss", "learning_rate": "lr",
@@ -51,17 +52,27 @@ _ARGS = {"train_loss": "train_loss", "eval_loss": "eval_loss", "learning_rate": 
 
 
 class _Progress:
-    """The training progress bar's position, from tqdm redraws split at ``\\r``/``\\n``."""
+    """The training progress bar's position, from tqdm redraws (``  12%|█▏   | 96/800 [00:03<...``)."""
 
     def __init__(self) -> None:
         self.total: int | None = None
         self.n: int | None = None
 
-    def segment(self, seg: str) -> int | None:
-        """Update from one redraw; returns the training bar's new position when it moved."""
+    def scan(self, text: str) -> int | None:
+        r"""Update from text holding any number of redraws; returns the training bar's last new position.
+
+        The regex anchors on ``/TOTAL [`` and the digits before the slash
+        are read by hand: a pattern that starts with ``\d+`` is retried at
+        every digit of the log and runs ~60x slower on number-heavy output.
+        """
         moved = None
-        for m in _BAR.finditer(seg):
-            n, total = int(m.group(1)), int(m.group(2))
+        for m in _BAR_TAIL.finditer(text):
+            i = j = m.start()
+            while j > 0 and text[j - 1].isdigit():
+                j -= 1
+            if j == i or (j > 0 and text[j - 1] in "/."):
+                continue
+            n, total = int(text[j:i]), int(m.group(1))
             if total <= 0 or n > total:
                 continue
             if self.total is None or total > self.total:
@@ -85,15 +96,25 @@ class _HFDictLines:
 
     def feed(self, chunk: str) -> list[Point]:
         self._buf += chunk
-        *segs, self._buf = re.split(r"[\r\n]", self._buf)
-        return [p for s in segs for p in self._segment(s)]
+        cut = max(self._buf.rfind("\r"), self._buf.rfind("\n")) + 1
+        done, self._buf = self._buf[:cut], self._buf[cut:]
+        return self._lines(done)
 
     def close(self) -> list[Point]:
-        segs, self._buf = [self._buf], ""
-        return [p for s in segs for p in self._segment(s)]
+        done, self._buf = self._buf + "\n", ""
+        return self._lines(done)
+
+    def _lines(self, text: str) -> list[Point]:
+        out: list[Point] = []
+        pos = 0
+        for m in _DICT_SEG.finditer(text):  # the bar moves between dict lines: scan it in order
+            self._bar.scan(text[pos:m.start()])
+            pos = m.end()
+            out += self._segment(m.group(0))
+        self._bar.scan(text[pos:])
+        return out
 
     def _segment(self, seg: str) -> list[Point]:
-        self._bar.segment(seg)
         i = seg.find("{'")
         if i < 0 or not seg.rstrip().endswith("}"):
             return []
@@ -161,7 +182,7 @@ class LineFeed:
         self.guard = guard
         self.monitor = monitor
         self.fmt = fmt
-        self.end_marker = re.compile(end_marker) if end_marker else None
+        self.end_marker = re.compile(end_marker, re.MULTILINE) if end_marker else None
         self.sniff_bytes = sniff_bytes
         self.on_action = on_action
         self.clock = clock
@@ -236,18 +257,20 @@ class LineFeed:
 
     # -- side channels: progress bar and end of run --------------------------
     def _scan(self, text: str) -> None:
+        """Progress bar and end marker, over whole chunks: one C-level regex pass, not a Python loop per line."""
         text = self._seg_tail + text
-        *segs, self._seg_tail = re.split(r"[\r\n]", text)
+        cut = max(text.rfind("\r"), text.rfind("\n")) + 1
+        done, self._seg_tail = text[:cut], text[cut:]
         if len(self._seg_tail) > 4096:  # a line with no end in sight: keep the recent part only
             self._seg_tail = self._seg_tail[-1024:]
-        for seg in segs:
-            if not seg:
-                continue
-            n = self._bar.segment(seg)
-            if n is not None:
-                self._on_bar(n)
-            if _END.search(seg) or (self.end_marker is not None and self.end_marker.search(seg)):
-                self.ended = True
+        if not done:
+            return
+        n = self._bar.scan(done)
+        if n is not None:
+            self._on_bar(n)
+        if ("train_runtime" in done and _END.search(done)) or (
+                self.end_marker is not None and self.end_marker.search(done)):
+            self.ended = True
 
     def _on_bar(self, n: int) -> None:
         run = getattr(self.guard, "run", None)
