@@ -21,8 +21,8 @@ sys.path.insert(0, str(ROOT / "src"))
 
 def main() -> None:
     import torch.distributed as dist
-
     from tests.tiny_training import KINDS, build_trainer
+
     from trainguard.live.hf_callback import TrainguardCallback
     from trainguard.live.policy import Policy
 
