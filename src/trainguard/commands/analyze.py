@@ -42,13 +42,15 @@ def register(app: typer.Typer) -> None:
         pattern: str | None = typer.Option(None, "--pattern", help="Regex with named groups (step, loss, eval_loss, lr ...) for custom logs."),
         reader: str | None = typer.Option(None, "--reader", help="Force a log reader by name (skips format sniffing)."),
         debug: bool = typer.Option(False, "--debug", help="Show tracebacks instead of one-line errors."),
+        html: Path | None = typer.Option(None, "--html", help="Also write a self-contained HTML report with plots to FILE."),
+        plots: Path | None = typer.Option(None, "--plots", help="Also write the plots as PNGs into DIR, named after the hyper-parameters."),
     ) -> None:
         """Diagnose a run from its log or output folder: findings, best point, waste, causes, config changes."""
         old = os.environ.get("TRAINGUARD_DEBUG")
         if debug:
             os.environ["TRAINGUARD_DEBUG"] = "1"
         try:
-            code = _analyze(paths, config, ReportFormat.json if as_json else fmt, output, pattern, reader)
+            code = _analyze(paths, config, ReportFormat.json if as_json else fmt, output, pattern, reader, html, plots)
         finally:
             if debug:
                 if old is None:
@@ -66,6 +68,8 @@ def _analyze(
     output: Path | None,
     pattern: str | None,
     reader: str | None,
+    html: Path | None = None,
+    plots: Path | None = None,
 ) -> int:
     from ..diagnosis import diagnose
     from ..errors import InputError
@@ -77,6 +81,11 @@ def _analyze(
     for p in paths:
         runs.extend(_read(p, config, pattern, reader))
     diagnoses = [diagnose(r) for r in runs]
+    if html is not None or plots is not None:
+        from ..report.html import write_outputs
+
+        for f in write_outputs(diagnoses, html_path=html, plots_dir=plots):
+            err_console.print(f"wrote {f}", highlight=False, markup=False)
     text = _render(diagnoses, fmt, to_file=output is not None)
     if text is not None:
         if output is not None:

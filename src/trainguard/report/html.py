@@ -363,4 +363,25 @@ def write_html(diagnosis: Diagnosis, path: str | Path) -> Path:
     return p
 
 
-__all__ = ["RENDERED_MARKER", "patch_blocks", "render_html", "write_html"]
+__all__ = ["RENDERED_MARKER", "patch_blocks", "render_html", "write_html", "write_outputs"]
+
+
+def write_outputs(diagnoses: list[Diagnosis], *, html_path: str | Path | None = None, plots_dir: str | Path | None = None) -> list[Path]:
+    """``analyze --html FILE --plots DIR`` for one or several runs; returns every file written.
+
+    With several runs, the second and later reports are ``FILE`` with the run
+    name added before the suffix (``report-<run>.html``) so none overwrites another.
+    """
+    from .naming import safe_stem
+    from .plots import write_plots
+
+    written: list[Path] = []
+    for i, d in enumerate(diagnoses):
+        if html_path is not None:
+            p = Path(html_path)
+            if i > 0:
+                p = p.with_name(f"{p.stem}-{safe_stem(d.run.name)}{p.suffix or '.html'}")
+            written.append(write_html(d, p))
+        if plots_dir is not None:
+            written.extend(write_plots(d, plots_dir))
+    return written

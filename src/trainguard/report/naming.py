@@ -33,6 +33,7 @@ SHORT_KEYS: dict[str, str] = {
     "gpus": "world_size",
     "steps": "max_steps",
     "sched": "lr_scheduler_type",
+    "samples": "train_samples",
 }
 
 # The pattern of seed 003's file names, used for plot names.
@@ -73,7 +74,35 @@ def hparam_suffix(config: RunConfig, pattern: str = DEFAULT_PATTERN) -> str | No
     names = [n for n in pattern.split("_") if n]
     if not any(n in params for n in names):
         return None
+    params.update(_from_launch(config, names, params))
     return "_".join(_safe(fmt_value(params[n])) if n in params else "NA" for n in names)
+
+
+def _from_launch(config: RunConfig, names: list[str], known: dict[str, Any]) -> dict[str, Any]:
+    """Slots the config lacks, taken from the launch command's positional numbers, when the rest agree.
+
+    ``Finetuning_V5.py 0.0002 8870 2 2 10 0.01 100``: if the command has one
+    number per slot and every slot the config *does* know holds the same value,
+    the command follows the pattern, so its unknown slots (here the sequence
+    length, 8870) can be trusted. Any disagreement and nothing is taken.
+    """
+    cmd = config.get("launch_command")
+    missing = [n for n in names if n not in known]
+    if not isinstance(cmd, str) or not missing:
+        return {}
+    after = re.split(r"\S+\.py\b", cmd, maxsplit=1)
+    tokens = [t for t in (after[1] if len(after) == 2 else cmd).split() if not t.startswith("-")]
+    nums = [t for t in tokens if _NUM.match(t)]
+    if len(nums) != len(names):
+        return {}
+    for n, t in zip(names, nums, strict=True):
+        if n in known:
+            try:
+                if not math.isclose(float(known[n]), float(t), rel_tol=1e-9):
+                    return {}
+            except (TypeError, ValueError):
+                return {}
+    return {n: float(t) if any(c in t for c in ".eE") else int(t) for n, t in zip(names, nums, strict=True) if n in missing}
 
 
 def safe_stem(text: str, limit: int = 80) -> str:

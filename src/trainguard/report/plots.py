@@ -55,6 +55,11 @@ class Plot:
     caption: str = ""
 
 
+def mpl_text(s: str) -> str:
+    """Text from a log made safe for matplotlib: a ``$`` would start mathtext and can raise on odd input."""
+    return s.replace("$", r"\$")
+
+
 def thin(steps: np.ndarray, values: np.ndarray, max_points: int = _MAX_POINTS) -> tuple[np.ndarray, np.ndarray]:
     """At most ~``max_points`` points, keeping each bucket's min and max (spikes survive, unlike striding)."""
     n = len(steps)
@@ -256,7 +261,8 @@ def grad_norm_plot(d: Diagnosis) -> Plot | None:
     ax.plot(s, v, color="#455a64", linewidth=1.0, label="grad norm")
     for f in d.findings:
         if f.code in ("grad_norm_collapse", "grad_norm_explosion") and f.start_step is not None:
-            ax.axvspan(f.start_step, f.end_step if f.end_step is not None else s[-1], color="#c62828", alpha=0.08,
+            color = "#1565c0" if f.code == "grad_norm_collapse" else "#c62828"
+            ax.axvspan(f.start_step, f.end_step if f.end_step is not None else s[-1], color=color, alpha=0.10,
                        label=f.code.replace("_", " "))
     ax.set_yscale("log")
     ax.set_ylabel("grad norm (log)")
@@ -296,7 +302,7 @@ def eval_metrics_plot(d: Diagnosis) -> Plot | None:
         ax.plot(x, y, color="#00695c", marker="o" if len(s) <= 60 else None, markersize=3)
         if (y > 0).all() and float(y.max()) / max(float(y.min()), 1e-300) >= 1000:
             ax.set_yscale("log")
-        ax.set_title(name, fontsize=10, loc="left")
+        ax.set_title(mpl_text(name), fontsize=10, loc="left")
         ax.set_xlabel("step", fontsize=8)
         _style(ax)
     return Plot("eval_metrics", "Other eval metrics", fig, "")
@@ -342,4 +348,4 @@ def write_plots(diagnosis: Diagnosis, dir: str | Path) -> list[Path]:
     return paths
 
 
-__all__ = ["FLAG_COLORS", "Plot", "best_point", "build_plots", "plot_stem", "thin", "to_png", "write_plots"]
+__all__ = ["FLAG_COLORS", "Plot", "best_point", "build_plots", "mpl_text", "plot_stem", "thin", "to_png", "write_plots"]

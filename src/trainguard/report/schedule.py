@@ -124,7 +124,9 @@ def deepspeed_curve(cfg: RunConfig, steps: np.ndarray, total: int) -> Curve | No
     kind = (block or {}).get("type") if isinstance(block, dict) else cfg.get("deepspeed_scheduler")
     if not kind:
         return None
-    params = (block or {}).get("params") or {} if isinstance(block, dict) else {}
+    params = ((block or {}).get("params") or {}) if isinstance(block, dict) else {}
+    if not params and isinstance(cfg.get("deepspeed_scheduler_params"), dict):
+        params = cfg.get("deepspeed_scheduler_params")  # how configs.load_config_file records the block
     peak = _ds_num(params, "warmup_max_lr", cfg.num("learning_rate"))
     if not peak:
         return None
@@ -134,10 +136,8 @@ def deepspeed_curve(cfg: RunConfig, steps: np.ndarray, total: int) -> Curve | No
     s = steps.astype(float)
     wtype = str(params.get("warmup_type", "log"))
     if w > 0:
-        if wtype == "linear":
-            g = s / w
-        else:  # DeepSpeed's default warmup is logarithmic
-            g = np.log(s + 1) / math.log(w + 1) if w > 0 else np.ones_like(s)
+        # DeepSpeed's default warmup is logarithmic: log(step + 1) / log(max(2, warmup)).
+        g = s / w if wtype == "linear" else np.log(s + 1) / math.log(max(2, w))
         warm = lo + (peak - lo) * np.clip(g, 0, 1)
     else:
         warm = np.full_like(s, peak)
