@@ -390,7 +390,7 @@ def _apply_defaults(lc: LintConfig) -> None:
             if k not in cfg:
                 if k == "lora_alpha" and LLAMAFACTORY in flavours and "lora_r" in cfg:
                     v = 2 * int(cfg.num("lora_r") or 8)  # LLaMA-Factory: lora_alpha defaults to 2 x rank
-                cfg.set(k, v, "peft default" if LLAMAFACTORY not in flavours else "LLaMA-Factory default")
+                cfg.set(k, v, "peft's default" if LLAMAFACTORY not in flavours else "LLaMA-Factory's default")
                 lc.defaults.add(k)
     if AXOLOTL in flavours and "eval_strategy" not in cfg:
         has_val = (cfg.num("val_size") or 0) > 0

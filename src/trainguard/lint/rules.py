@@ -440,7 +440,7 @@ def _lora_dropout(lc: LintConfig) -> list[Hit]:
     if n and n >= _BIG_DATASET:
         return []
     size = f"on a small dataset ({n:.0f} examples)" if n else "and a dataset of unknown size (--train-samples N tells)"
-    dflt = " (peft's default)" if "lora_dropout" in lc.defaults else _src(lc, "lora_dropout")
+    dflt = _src(lc, "lora_dropout")  # "(peft's default)" when no file wrote it
     return [Hit("lora_dropout", f"lora_dropout=0{dflt} {size}: the adapters have no regularisation and memorise "
                 "(seed 003: dropout 0 was its first root cause)", "lora_dropout=0.1 (0.05-0.1)")]
 
