@@ -28,6 +28,7 @@ from .diagnosis import Diagnosis
 from .report.naming import SHORT_KEYS, fmt_value, parse_name, short_params
 from .run import EVAL_LOSS, TRAIN_LOSS, Run, RunConfig
 
+_OVERFIT_LEVERS = ("epochs", "steps", "samples", "lr", "dropout", "wd", "r", "alpha", "sched", "warmup")
 _WORSE_AT_END = 1.10  # final eval 10% above its best: more than eval noise (~1%), clearly past the optimum
 
 # How to speak of each setting in a sentence, and whether "fewer" or "lower" fits.
@@ -201,7 +202,8 @@ def _as_float(v: Any) -> float | None:
 
 
 def _ratio_text(r: float) -> str:
-    return f"{r:.0f}×" if r >= 1.95 and abs(r - round(r)) < 0.05 else f"{r:.1f}×"
+    """``10×``, ``2×``, ``94×`` (no false precision past 10), ``1.5×``."""
+    return f"{r:.0f}×" if r >= 10 or (r >= 1.95 and abs(r - round(r)) < 0.05) else f"{r:.1f}×"
 
 
 def _phrase(key: str, good: list[Any], bad: list[Any]) -> tuple[str, float]:
@@ -256,9 +258,15 @@ def suggest(c: Comparison) -> str:
     if not good or not bad:
         return "All runs ended alike; nothing separates them." if len(c.runs) > 1 else ""
     g_word, b_word = ("good", "bad") if c.grouping == "verdict" else ("better", "worse")
-    what = " and ".join(d.phrase for d in c.separating[:3]) if c.separating else ""
     overfit = [r for r in bad if (r.worse_at_end or 0) >= _WORSE_AT_END]
     clean = all((r.worse_at_end or 1.0) < _WORSE_AT_END for r in good)
+    # Name first the settings known to drive what happened (for overfitting: run length, LR and
+    # regularisation), then the rest by how far apart they are: a 4x longer sequence length may
+    # separate the runs too, but it is not what made one of them memorise.
+    levers = _OVERFIT_LEVERS if overfit and clean else ()
+    ranked = sorted(c.separating, key=lambda d: (d.key not in levers, -d.strength))
+    parts = [d.phrase for d in ranked[:3]]
+    what = (", ".join(parts[:-1]) + " and " + parts[-1]) if len(parts) > 1 else "".join(parts)
     if overfit and clean:
         r = max(overfit, key=lambda r: r.worse_at_end or 0)
         where = f"epoch {r.best_epoch:g}" if r.best_epoch is not None else f"step {r.best_step}"
@@ -341,37 +349,44 @@ def compare_runs(paths: list[str | Path], *, name_pattern: str | None = None) ->
 
 
 def overlay_plot(c: Comparison, runs: list[Run], path: str | Path) -> Path:
-    """Eval (solid) and train (faint) loss of every run on one axis, best points starred; epochs on x when all runs have them."""
+    """Eval (solid) and train (faint) loss of every run, best points starred: by epoch and by step.
+
+    Both axes, because each hides something: runs of 1 and 60 epochs squash
+    one another on an epoch axis, while a step axis hides that one run saw its
+    data 60 times. Only the step panel is drawn when epochs are not logged.
+    """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
     from .report.plots import mpl_text, thin
 
-    fig = Figure(figsize=(10, 5.2), dpi=100, layout="constrained")
-    FigureCanvasAgg(fig)
-    ax = fig.add_subplot(1, 1, 1)
     use_epochs = all(r.eval_loss.has_epochs() or r.train_loss.has_epochs() for r in runs)
+    axes_x = ["epoch", "step"] if use_epochs else ["step"]
+    fig = Figure(figsize=(10, 4.6 * len(axes_x)), dpi=100, layout="constrained")
+    FigureCanvasAgg(fig)
     colors = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf"]
-    for i, (run, s) in enumerate(zip(runs, c.runs, strict=True)):
-        color = colors[i % len(colors)]
-        label = mpl_text(f"{s.name} ({s.group})")
-        for metric, style, alpha, lw in ((TRAIN_LOSS, "-", 0.3, 0.9), (EVAL_LOSS, "-", 1.0, 1.8)):
-            ser = run.history.get_series(metric).finite().sorted()
-            if not len(ser):
-                continue
-            x = ser.epochs if use_epochs and ser.has_epochs() else ser.steps.astype(float)
-            m = np.isfinite(x)
-            xs, ys = thin(x[m], ser.values[m])
-            ax.plot(xs, ys, style, color=color, alpha=alpha, linewidth=lw,
-                    label=(f"{label} eval" if metric == EVAL_LOSS else f"{label} train"))
-        if s.best_value is not None:
-            bx = s.best_epoch if use_epochs and s.best_epoch is not None else s.best_step
-            ax.plot([bx], [s.best_value], marker="*", markersize=14, color=color, markeredgecolor="black", linestyle="none")
-    ax.set_xlabel("epoch" if use_epochs else "step")
-    ax.set_ylabel("loss")
-    ax.set_title("Runs compared: eval (solid), train (faint), best points starred", loc="left", fontsize=12)
-    ax.grid(True, alpha=0.25)
-    ax.legend(fontsize=8, loc="best")
+    for row, xname in enumerate(axes_x):
+        ax = fig.add_subplot(len(axes_x), 1, row + 1)
+        for i, (run, s) in enumerate(zip(runs, c.runs, strict=True)):
+            color = colors[i % len(colors)]
+            label = mpl_text(f"{s.name} ({s.group})")
+            for metric, alpha, lw in ((TRAIN_LOSS, 0.3, 0.9), (EVAL_LOSS, 1.0, 1.8)):
+                ser = run.history.get_series(metric).finite().sorted()
+                if not len(ser) or (xname == "epoch" and not ser.has_epochs()):
+                    continue
+                x = ser.epochs if xname == "epoch" else ser.steps.astype(float)
+                m = np.isfinite(x)
+                xs, ys = thin(x[m], ser.values[m])
+                ax.plot(xs, ys, color=color, alpha=alpha, linewidth=lw, label=f"{label} {'eval' if metric == EVAL_LOSS else 'train'}")
+            bx = s.best_epoch if xname == "epoch" else s.best_step
+            if s.best_value is not None and bx is not None:
+                ax.plot([bx], [s.best_value], marker="*", markersize=14, color=color, markeredgecolor="black", linestyle="none")
+        ax.set_xlabel(xname)
+        ax.set_ylabel("loss")
+        ax.grid(True, alpha=0.25)
+        ax.legend(fontsize=8, loc="best")
+        if row == 0:
+            ax.set_title("Runs compared: eval (solid), train (faint), best points starred", loc="left", fontsize=12)
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=110)

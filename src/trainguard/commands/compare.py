@@ -72,9 +72,9 @@ def _print(c) -> None:
     for r in c.runs:
         where = ""
         if r.best_value is not None:
-            where = f"{r.best_value:.4g} (" + (f"ep {r.best_epoch:g}" if r.best_epoch is not None else f"step {r.best_step}") + ")"
+            where = f"{r.best_value:.4g} (" + (f"ep {r.best_epoch:.3g}" if r.best_epoch is not None else f"step {r.best_step}") + ")"
         final = "—" if r.final_eval is None else f"{r.final_eval:.4g}" + (f" ×{r.worse_at_end:.1f}" if r.worse_at_end and r.worse_at_end >= 1.05 else "")
-        waste = "—" if r.waste_fraction is None else f"{r.waste_fraction:.0%}" + (f" ({r.waste_gpu_hours:.0f} GPU-h)" if r.waste_gpu_hours else "")
+        waste = "—" if r.waste_fraction is None else f"{r.waste_fraction:.0%}" + (f" ({r.waste_gpu_hours:.0f} GPU-h)" if r.waste_gpu_hours and r.waste_gpu_hours >= 0.5 else "")
         group_style = "green" if r.group in ("good", "better") else "red" if r.group in ("bad", "worse") else ""
         cells = [Text(r.name), Text(r.group, style=group_style)]
         for k in c.differing:
