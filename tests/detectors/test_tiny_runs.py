@@ -1,0 +1,57 @@
+"""Tiny GPT-2 runs trained on the CPU (session-cached): the four behaviours, each found, and nothing invented."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.detectors._build import findings, loud
+from trainguard.detectors import lr_schedule, overfitting
+from trainguard.findings import Severity
+from trainguard.readers import read_runs
+
+pytestmark = pytest.mark.slow
+
+
+def _run(tiny_runs, kind: str):
+    return read_runs(tiny_runs(kind).output_dir / "trainer_state.json")[0]
+
+
+def test_overfit_run(tiny_runs) -> None:
+    run = _run(tiny_runs, "overfit")
+    f = findings(run)
+    o = f["overfitting"]
+    assert o.severity is Severity.ERROR
+    best = overfitting.best_point(run)
+    assert 80 <= best.step <= 160  # eval bottoms out near step 120 (STACK.md)
+    assert o.evidence["still_rising"] is True and o.evidence["worse_pct"] > 50
+    assert o.evidence["train_last"] < o.evidence["train_at_best"]
+    assert f["wasted_compute"].severity is Severity.ERROR
+    assert "suspicious_fast_drop" not in f  # 32 examples seen 200 times: memorization territory, not leakage
+
+
+def test_healthy_run_has_no_warnings(tiny_runs) -> None:
+    run = _run(tiny_runs, "healthy")
+    assert loud(run) == {}, {c: f.message for c, f in loud(run).items()}
+    inf = lr_schedule.infer_schedule(run).inferred
+    assert inf["shape"] == "warmup+cosine"
+    assert inf["peak"] == pytest.approx(3e-3, rel=0.02)
+
+
+def test_diverge_run(tiny_runs) -> None:
+    run = _run(tiny_runs, "diverge")
+    f = findings(run)
+    d = f["divergence"]
+    assert d.severity is Severity.ERROR
+    assert d.evidence["end_level"] > 50
+    assert "no_learning" not in f  # blown up, not stuck: "LR too low" would be the wrong advice
+    assert "overfitting" not in loud(run)
+
+
+def test_plateau_run(tiny_runs) -> None:
+    run = _run(tiny_runs, "plateau")
+    f = findings(run)
+    assert f["no_learning"].severity is Severity.ERROR
+    p = f["plateau"]
+    assert p.severity is Severity.WARNING and p.evidence["kind"] == "from_start"
+    assert abs(p.evidence["improvement"]) < 0.01
+    assert lr_schedule.infer_schedule(run).inferred["shape"] == "constant"
