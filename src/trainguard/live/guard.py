@@ -58,7 +58,7 @@ class Guard:
     """
 
     def __init__(self, policy: Policy | None = None, *, notifier: Notifier | None = None, run_name: str = "live",
-                 config: RunConfig | None = None, detect_min_gap: int = 50, detect_frac: float = 0.1) -> None:
+                 config: RunConfig | None = None, detect_min_gap: int = 200, detect_frac: float = 0.25) -> None:
         self.policy = policy if policy is not None else Policy()
         self.notifier = notifier
         self.run = Run(name=run_name, format="live", config=config if config is not None else RunConfig())
