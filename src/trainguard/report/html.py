@@ -88,6 +88,8 @@ th, td { text-align: left; padding: 7px 10px; border-bottom: 1px solid var(--lin
 th { background: #eef1f4; font-weight: 600; font-size: 13px; }
 td.num { font-variant-numeric: tabular-nums; white-space: nowrap; }
 td.msg { word-break: break-word; }
+td.val { max-width: 260px; overflow-wrap: anywhere; }  /* a suggested value may be a sentence: never let it push the table off-screen */
+table { table-layout: auto; }
 code, pre { font-family: ui-monospace, "SFMono-Regular", Menlo, Consolas, "DejaVu Sans Mono", monospace; font-size: 13px; }
 .patch { position: relative; margin-bottom: 14px; }
 .patch h3 { font-size: 14px; margin: 0 0 6px; }
@@ -120,8 +122,8 @@ def _fmt(x: Any) -> str:
         return f"{x:.6g}"
     if isinstance(x, (list, tuple)):
         return ", ".join(_fmt(v) for v in x)
-    if isinstance(x, dict):
-        return ", ".join(f"{k}={_fmt(v)}" for k, v in x.items())
+    if isinstance(x, dict):  # nested blocks (a DeepSpeed scheduler) read best as the JSON the user edits
+        return json.dumps(x, default=str, separators=(", ", ": "))
     return str(x)
 
 
@@ -245,7 +247,7 @@ def _sourced(v: Any) -> str:
 def _recommendations(d: Diagnosis) -> str:
     if not d.recommendations:
         return '<p class="muted">No config change recommended.</p>'
-    rows = [[_td(r.framework), f"<td><code>{e(r.key)}</code></td>", _td(r.current, "num"), _td(r.suggested, "num"), _td(r.reason, "msg")]
+    rows = [[_td(r.framework), f"<td><code>{e(r.key)}</code></td>", _td(r.current, "val"), _td(r.suggested, "val"), _td(r.reason, "msg")]
             for r in d.recommendations]
     return _table(["where", "key", "now", "change to", "why"], rows)
 
