@@ -132,3 +132,15 @@ def test_log_without_metrics_is_a_one_line_error(tmp_path: Path) -> None:
         read_runs(f)
     msg = str(e.value)
     assert msg.startswith(str(f)) and "no metrics found; try --pattern" in msg and "\n" not in msg
+
+
+def test_pathological_lines_do_not_hang(tmp_path: Path) -> None:
+    """Near-miss lines against cached shapes, long digit runs and whitespace: linear time, no backtracking blow-up."""
+    good = "step 1 | loss: 2.5 | lr 1.0e-03 | norm: 0.5 | dt: 100.00ms | tok/sec: 6900.25\n"
+    nasty = "step 1 | loss: " + "1" * 5000 + " | lr " + "2" * 5000 + " | norm: 0.5 | dt: 100.00ms | tok/sec: 6900.25 x\n"
+    spaces = "step 2" + " " * 20000 + "loss" + " " * 20000 + "\n"
+    numbers = "step 3 " + " ".join(str(i) + "." + "9" * 30 for i in range(2000)) + " !\n"
+    f = tmp_path / "nasty.log"
+    f.write_text(good + nasty * 3 + spaces + numbers + good.replace("step 1", "step 4"))
+    [run] = read_runs(f)
+    assert run.train_loss.steps.tolist()[0] == 1 and run.train_loss.steps.tolist()[-1] == 4

@@ -20,6 +20,8 @@ import math
 import re
 from collections.abc import Mapping
 
+import numpy as np
+
 from ..run import EVAL_LOSS, STEP_TIME, THROUGHPUT, TRAIN_LOSS, Run, Series
 from ._names import ALIASES, canonical
 
@@ -101,6 +103,8 @@ class Collector:
         self.fmt = fmt
         self.source = source
         self._runs: list[Run] = []
+        # per run: name -> (steps, values, epochs, walls) as Python lists; Series are built once in runs()
+        self._cols: list[dict[str, tuple[list[int], list[float], list[float], list[float]]]] = []
         self._ppl_noted: set[str] = set()
         self._first_step: int | None = None
         self._last_step: int | None = None
@@ -114,6 +118,7 @@ class Collector:
 
     def _new_run(self) -> None:
         self._runs.append(Run(name=self.name, format=self.fmt, sources=[self.source]))
+        self._cols.append({})
         self._first_step = None
         self._last_step = None
 
@@ -134,15 +139,27 @@ class Collector:
         if self._first_step is None:
             self._first_step = step
         self._last_step = step if self._last_step is None else max(self._last_step, step)
-        h = self.run.history
+        cols = self._cols[-1]
+        e = math.nan if epoch is None else epoch
+        w = math.nan if wall_time is None else wall_time
         for name, value in metrics.items():
-            h.add(name, step, value, epoch, wall_time)
-        for split in ("train", "eval"):
+            c = cols.get(name)
+            if c is None:
+                c = cols[name] = ([], [], [], [])
+            c[0].append(step)
+            c[1].append(value)
+            c[2].append(e)
+            c[3].append(w)
+        for split in ("train", "eval") if ("train_perplexity" in metrics or "eval_perplexity" in metrics) else ():
             ppl = f"{split}_perplexity"
             loss = TRAIN_LOSS if split == "train" else EVAL_LOSS
             if ppl in metrics and loss not in metrics:
                 v = metrics[ppl]
-                h.add(loss, step, math.log(v) if v > 0 else math.nan, epoch, wall_time)
+                c = cols.setdefault(loss, ([], [], [], []))
+                c[0].append(step)
+                c[1].append(math.log(v) if v > 0 else math.nan)
+                c[2].append(e)
+                c[3].append(w)
                 if ppl not in self._ppl_noted:
                     self._ppl_noted.add(ppl)
                     self.run.notes.append(f"{loss} derived from logged perplexity (loss = ln ppl); {ppl} kept as logged")
@@ -165,13 +182,12 @@ class Collector:
             old.notes.append(msg)
             self.run.notes.append(msg)
             return
-        h = self.run.history
         dropped = 0
-        for name in list(h):
-            s = h[name]
-            keep = s.steps < step
-            dropped += int((~keep).sum())
-            h.set(name, Series(s.steps[keep], s.values[keep], s.epochs[keep], s.wall_time[keep]))
+        cols = self._cols[-1]
+        for name, c in list(cols.items()):
+            keep = [i for i, s in enumerate(c[0]) if s < step]
+            dropped += len(c[0]) - len(keep)
+            cols[name] = tuple([col[i] for i in keep] for col in c)  # type: ignore[assignment]
         self.run.notes.append(
             f"the step counter went back from {last} to {step}{at}: a resumed run, stitched "
             f"(the newer points replace {dropped} older ones at steps >= {step})"
@@ -181,10 +197,18 @@ class Collector:
     def runs(self) -> list[Run]:
         """The runs read, oldest first; empty runs (no metrics) are dropped."""
         out = []
-        for r in self._runs:
-            for name in list(r.history):
-                if not len(r.history[name]):
-                    r.history.drop(name)
+        for r, cols in zip(self._runs, self._cols, strict=True):
+            for name, (st, va, ep, wa) in cols.items():
+                if st:
+                    r.history.set(
+                        name,
+                        Series(
+                            np.array(st, dtype=np.int64),
+                            np.array(va, dtype=np.float64),
+                            np.array(ep, dtype=np.float64),
+                            np.array(wa, dtype=np.float64),
+                        ),
+                    )
             if len(r.history):
                 out.append(r)
         if out:

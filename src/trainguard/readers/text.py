@@ -44,12 +44,12 @@ _TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}(?:[.,]\d+)?|\b\
 _STEP_KW = ("num_updates", "global_step", "step", "iteration", "iter", "update", "batch")
 _ANCHOR = re.compile(
     r"(?<![\w/.])(?P<kw>num_updates|global_step|steps?|iteration|iter|update|batch|epoch|ep)\b"
-    r"[ \t]*[:=#]?[ \t]*\[?[ \t]*(?P<n>\d+(?:\.\d+)?)(?:[ \t]*/[ \t]*(?P<tot>\d+))?\]?(?![\w.])",
+    r"[ \t]*+[:=#]?[ \t]*+\[?[ \t]*+(?P<n>\d++(?:\.\d++)?)(?:[ \t]*+/[ \t]*+(?P<tot>\d++))?\]?(?![\w.])",
     re.IGNORECASE,
 )
 _KV = re.compile(
-    r"(?<![\w./])(?P<key>[A-Za-z][\w./@\-]*(?:[ \t][A-Za-z][\w./@\-]*)?)[ \t]*(?:[:=][ \t]*|[ \t]+)"
-    r"(?P<val>[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|[-+]?(?:nan|inf|infinity))(?P<unit>%|ms\b|s\b)?(?![\w.])",
+    r"(?<![\w./])(?P<key>[A-Za-z][\w./@\-]*(?:[ \t][A-Za-z][\w./@\-]*)?)(?:[ \t]*+[:=][ \t]*+|[ \t]++)"
+    r"(?P<val>(?>[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?|[-+]?(?:nan|infinity|inf)))(?P<unit>%|ms\b|s\b)?(?![\w.])",
     re.IGNORECASE,
 )
 _EVAL_WORD = re.compile(r"\b(eval\w*|valid\w*|val|test\w*|dev)\b", re.IGNORECASE)
@@ -85,44 +85,88 @@ class _State:
     notes: list[str] = field(default_factory=list)
 
 
+# Atomic: a shape regex chains many numbers, and a backtracking number pattern
+# (``\d+\.?\d*``) would make a near-miss line cost exponential time.
+_NUM_RX = r"(?>[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?|[-+]?(?i:nan|inf(?:inity)?))"
+_MRU = 16  # line shapes remembered (a log repeats a handful: train, eval, noise)
+
+
+def _blank(m: re.Match[str]) -> str:
+    return " " * (m.end() - m.start())
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """How to read every line of one shape: a regex for the shape and what each captured number is.
+
+    Building a plan runs the generic patterns on one line (slow, ~50 us);
+    every later line of the same shape is one ``fullmatch`` of the plan's regex
+    (literal text with the numbers generalised) and a few float() calls. Logs
+    repeat a handful of shapes, so nearly every line takes the fast path.
+    """
+
+    rx: re.Pattern[str]
+    step: int | None  # index into the captured groups
+    step_kw: str
+    step_tot: int | None
+    epoch: int | None
+    epoch_tot: int | None
+    metrics: tuple[tuple[int, str, float], ...]  # (group index, canonical name, divisor)
+    percent: bool
+
+
 class LineParser:
     """Parses one line at a time into :class:`Record` s, keeping the counter state between lines."""
 
     def __init__(self) -> None:
         self.s = _State()
         self.lineno = 0
+        self._mru: list[tuple[re.Pattern[str], _Plan | None]] = []
 
     def parse(self, raw: str) -> Record | None:
         self.lineno += 1
-        if not raw or not any(c.isdigit() for c in raw):
-            return None
         line = raw.strip()
-        if line.startswith(("{", "[{")) or "{'" in line:
-            return None  # HF dict lines / JSON: other readers' business
-        if "\x1b" in line:
-            line = _ANSI.sub("", line)
-        line = _TIMESTAMP.sub(" ", line)
+        if not line:
+            return None
+        for rx, plan in self._mru:
+            m = rx.fullmatch(line)
+            if m is not None:
+                return None if plan is None else self._apply(plan, m.groups())
+        if not any(c.isdigit() for c in line) or line.startswith(("{", "[{")) or "{'" in line:
+            return None  # no number, or HF dict lines / JSON (other readers' business)
+        clean = _ANSI.sub(_blank, line) if "\x1b" in line else line
+        clean = _TIMESTAMP.sub(_blank, clean)  # same-length blanking: spans stay valid in ``line``
+        spans, plan_of = self._plan(clean)
+        rx, group_of = _shape_regex(line, spans)
+        plan = plan_of(rx, group_of) if plan_of is not None else None
+        self._mru.insert(0, (rx, plan))
+        del self._mru[_MRU:]
+        m = rx.fullmatch(line)
+        if plan is None or m is None:
+            return None
+        return self._apply(plan, m.groups())
+
+    def _plan(self, line: str):  # type: ignore[no-untyped-def]
+        """The number spans a record of ``line`` uses, and a function building its plan from group numbers."""
         anchors = list(_ANCHOR.finditer(line))
-        st = self.s
         step_m = None
         epoch_m = None
         for m in anchors:
             kw = m.group("kw").lower()
             if kw in ("epoch", "ep"):
                 epoch_m = epoch_m or m
-            elif step_m is None or _STEP_KW.index(kw.rstrip("s") if kw == "steps" else kw) < _STEP_KW.index(
-                _kw(step_m)
-            ):
+            elif step_m is None or _STEP_KW.index(_kw(m)) < _STEP_KW.index(_kw(step_m)):
                 step_m = m
         rest = line
-        for m in sorted(anchors, key=lambda m: -m.start()):
-            rest = rest[: m.start()] + " | " + rest[m.end() :]
+        for m in anchors:  # same-length blanking keeps positions valid in ``line``
+            rest = rest[: m.start()] + " | ".ljust(m.end() - m.start()) + rest[m.end() :]
         kvs = list(_KV.finditer(rest))
         if not kvs:
-            return None
-        prefix = rest[: kvs[0].start()]
-        eval_ctx = bool(_EVAL_WORD.search(prefix)) or " valid on " in f" {line} "
-        metrics: dict[str, float] = {}
+            return [], None
+        eval_ctx = bool(_EVAL_WORD.search(rest[: kvs[0].start()])) or " valid on " in f" {line} "
+        metrics: list[tuple[tuple[int, int], str, float]] = []
+        names: set[str] = set()
+        percent = False
         for kv in kvs:
             key = kv.group("key")
             words = key.split()
@@ -130,46 +174,86 @@ class LineParser:
                 key = words[1]
             if key.lower() in _COUNTERS:
                 continue
-            try:
-                v = float(kv.group("val"))
-            except ValueError:
-                continue
             name = metric_name(key, eval_context=eval_ctx)
+            if name in names:
+                continue
             unit = (kv.group("unit") or "").lower()
+            div = 1.0
             if unit == "ms" and name == STEP_TIME:
-                v /= 1000.0
+                div = 1000.0
             elif unit == "%":
-                v /= 100.0
-                if not st.percent:
-                    st.percent = True
-                    st.notes.append("values logged as percentages are stored as fractions (59.86% -> 0.5986)")
-            metrics.setdefault(name, v)
+                div = 100.0
+                percent = True
+            names.add(name)
+            metrics.append((kv.span("val"), name, div))
         if not metrics:
+            return [], None
+        only_eval = eval_ctx or all(n.startswith("eval_") for _, n, _ in metrics)
+        if step_m is None and epoch_m is None and not only_eval:
+            return [], None
+
+        def span(m: re.Match[str] | None, g: str) -> tuple[int, int] | None:
+            return None if m is None or m.group(g) is None else m.span(g)
+
+        roles = {
+            "step": span(step_m, "n"),
+            "step_tot": span(step_m, "tot"),
+            "epoch": span(epoch_m, "n"),
+            "epoch_tot": span(epoch_m, "tot"),
+        }
+        spans = [sp for sp in roles.values() if sp is not None] + [sp for sp, _, _ in metrics]
+
+        def build(rx: re.Pattern[str], group_of: dict[tuple[int, int], int]) -> _Plan:
+            def g(sp: tuple[int, int] | None) -> int | None:
+                return None if sp is None else group_of[sp]
+
+            return _Plan(
+                rx=rx,
+                step=g(roles["step"]),
+                step_kw=_kw(step_m) if step_m else "",
+                step_tot=g(roles["step_tot"]),
+                epoch=g(roles["epoch"]),
+                epoch_tot=g(roles["epoch_tot"]),
+                metrics=tuple((group_of[sp], n, d) for sp, n, d in metrics),
+                percent=percent,
+            )
+
+        return spans, build
+
+    def _apply(self, plan: _Plan, nums: tuple[str, ...]) -> Record | None:
+        st = self.s
+        try:
+            metrics = {name: float(nums[i]) / div for i, name, div in plan.metrics}
+            line_epoch = float(nums[plan.epoch]) if plan.epoch is not None else None
+            step_n = int(float(nums[plan.step])) if plan.step is not None else None
+        except (ValueError, IndexError):
             return None
-        epoch = float(epoch_m.group("n")) if epoch_m else st.epoch
-        if epoch_m and epoch_m.group("tot") and st.planned_epochs is None:
-            st.planned_epochs = int(epoch_m.group("tot"))
-        if step_m is not None:
-            line_epoch = float(epoch_m.group("n")) if epoch_m else None
-            step = self._global_step(int(float(step_m.group("n"))), _kw(step_m), line_epoch, step_m.group("tot"))
-        elif epoch_m is not None:
-            step = int(float(epoch_m.group("n")))
+        if plan.percent and not st.percent:
+            st.percent = True
+            st.notes.append("values logged as percentages are stored as fractions (59.86% -> 0.5986)")
+        if plan.epoch_tot is not None and st.planned_epochs is None:
+            st.planned_epochs = int(nums[plan.epoch_tot])
+        if step_n is not None:
+            tot = nums[plan.step_tot] if plan.step_tot is not None else None
+            step = self._global_step(step_n, plan.step_kw, line_epoch, tot)
+        elif line_epoch is not None:
+            step = int(line_epoch)
             if not st.epoch_is_step:
                 st.epoch_is_step = True
                 st.notes.append("no step counter in the log: the epoch number is used as the step (steps per epoch unknown)")
-        elif st.last_step is not None and (eval_ctx or all(n.startswith("eval_") for n in metrics)):
+        elif st.last_step is not None:
             step = st.last_step
         else:
             return None
-        if epoch_m:
-            st.epoch = epoch
+        if line_epoch is not None:
+            st.epoch = line_epoch
         st.last_step = step
         is_eval = any(n.startswith("eval_") for n in metrics)
         if not is_eval:
             st.train_lines += 1
         elif TRAIN_LOSS in metrics and st.train_lines:
             metrics["eval_train_loss"] = metrics.pop(TRAIN_LOSS)
-        return Record(step, metrics, epoch, self.lineno, is_eval)
+        return Record(step, metrics, st.epoch, self.lineno, is_eval)
 
     def _global_step(self, n: int, kw: str, line_epoch: float | None, tot: str | None) -> int:
         """``n`` made global when the counter restarts with each new epoch (``ep: 1, batch: 0``).
@@ -197,6 +281,30 @@ class LineParser:
         st.inner_last = n
         st.inner_epoch = line_epoch
         return st.offset + n
+
+
+def _shape_regex(line: str, used: list[tuple[int, int]]) -> tuple[re.Pattern[str], dict[tuple[int, int], int]]:
+    """A regex matching ``line`` with every number generalised, capturing the ``used`` spans (group index per span)."""
+    parts: list[str] = []
+    group_of: dict[tuple[int, int], int] = {}
+    cuts = sorted(set(used))
+    for m in re.finditer(_NUM_RX, line):
+        if not any(a < m.end() and m.start() < b for a, b in cuts):
+            cuts.append(m.span())
+    cuts.sort()
+    pos = 0
+    for a, b in cuts:
+        if a < pos:
+            continue
+        parts.append(re.escape(line[pos:a]))
+        if (a, b) in used:
+            group_of[(a, b)] = len(group_of)
+            parts.append(f"({_NUM_RX})")
+        else:
+            parts.append(_NUM_RX)
+        pos = b
+    parts.append(re.escape(line[pos:]))
+    return re.compile("".join(parts)), group_of
 
 
 def _kw(m: re.Match[str]) -> str:
