@@ -26,6 +26,7 @@ from ._io import head, looks_binary, spool_stdin
 # Add a format by adding its module here.
 _REGISTRY: tuple[str, ...] = (
     "trainer_state",
+    "hf_stdout",
     "tensorboard",
     "lightning_csv",
     "table",
@@ -35,7 +36,7 @@ _REGISTRY: tuple[str, ...] = (
 )
 
 # Folder readers: modules exposing sniff_dir(path) -> float and read_dir(path) -> list[Run].
-_DIR_REGISTRY: tuple[str, ...] = ()
+_DIR_REGISTRY: tuple[str, ...] = ("folder",)
 
 
 def readers() -> list[ModuleType]:
@@ -105,6 +106,13 @@ def read_runs(path: str | Path, *, fmt: str | None = None, pattern: str | None =
         if best is None:
             raise NoMetricsError(p, "folder holds no log we recognise (trainer_state.json, checkpoint-*/, event files, metrics.csv, *.log)")
         return list(best[1].read_dir(p))
+    if fmt is None and pattern is None and p.is_file():
+        # a log holding several consecutive runs (HF stdout): every one of them
+        data = head(p)
+        if data.strip() and not looks_binary(data):
+            mod = pick_reader(p, data)
+            if hasattr(mod, "read_all"):
+                return list(mod.read_all(p))
     return [read_file(p, fmt=fmt, pattern=pattern)]
 
 

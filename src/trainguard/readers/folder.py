@@ -1,0 +1,225 @@
+"""Folders: an HF output dir, a folder of several runs, a TensorBoard logdir, Lightning ``version_N/``.
+
+An HF output dir (``trainer_state.json`` at the top or in a ``checkpoint-*/``)
+is one run: the newest state (the top one, else the checkpoint with the
+highest step) gives the metrics with real steps and wins; stdout logs beside it
+add what only they know (GPU count, runtime, launch command) and the points
+logged after the last saved checkpoint. Any other folder is walked: each
+sub-folder that is an HF output dir is one run, each file that a registered
+reader sniffs is read, and TensorBoard event files are grouped per directory
+by ``readers/tensorboard.py`` when that module is present.
+
+Never unpickles anything: ``training_args.bin`` and weights are skipped by name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import re
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+
+from ..errors import InputError, NoMetricsError, TrainguardError
+from ..run import Run, Series
+
+NAME = "folder"
+FORMAT = "hf_output_dir"
+MAX_DEPTH = 3
+_CKPT = re.compile(r"checkpoint-(\d+)")
+_LOG_SUFFIXES = (".log", ".out", ".txt", ".err")
+# Never read as metrics: pickles, weights, tokenizer and config files (configs.py reads the configs).
+_SKIP_SUFFIXES = (".bin", ".safetensors", ".pt", ".pth", ".ckpt", ".npy", ".npz", ".pkl", ".pickle", ".model",
+                  ".jpg", ".jpeg", ".png", ".gif", ".svg", ".pdf", ".html", ".py", ".sh", ".yaml", ".yml", ".md")
+_SKIP_NAMES = {"training_args.json", "args.json", "adapter_config.json", "config.json", "generation_config.json",
+               "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.json", "merges.txt",
+               "added_tokens.json", "model.safetensors.index.json", "requirements.txt", "README.md"}
+_SKIP_DIRS = {".git", "__pycache__", "wandb", ".ipynb_checkpoints", "node_modules"}
+_HEAD = 64 * 1024
+
+
+def sniff_dir(path: Path) -> float:
+    """0.9 for an HF output dir, 0.7 for a folder holding anything a reader understands, else 0."""
+    p = Path(path)
+    if _state_file(p) is not None:
+        return 0.9
+    return 0.7 if any(True for _ in _discover(p, 0)) else 0.0
+
+
+def read_dir(path: Path | str) -> list[Run]:
+    """One Run per run found under ``path``; NoMetricsError when there is none."""
+    root = Path(path)
+    if _state_file(root) is not None:
+        return [read_output_dir(root)]
+    runs: list[Run] = []
+    tb = _tensorboard()
+    if tb is not None and _has_events_outside_hf(root):
+        with contextlib.suppress(NoMetricsError):
+            runs.extend(tb.read_dir(root))
+    for kind, p in _discover(root, 0):
+        if kind == "hf":
+            runs.append(read_output_dir(p))
+        else:
+            runs.extend(_read_file(p, root))
+    if not runs:
+        raise NoMetricsError(root, "folder holds no log we recognise (trainer_state.json, checkpoint-*/, event files, metrics.csv, *.log)")
+    return runs
+
+
+def read_output_dir(d: Path) -> Run:
+    """An HF output dir as one Run: the newest trainer_state, its checkpoints, and stdout logs beside it."""
+    from . import hf_stdout, trainer_state
+
+    state = _state_file(d)
+    if state is None:
+        raise NoMetricsError(d, "no trainer_state.json at the top or in checkpoint-*/")
+    run = trainer_state.read(state)
+    run.name = d.name or run.name
+    run.format = FORMAT
+    if state.parent != d:
+        run.notes.append(f"metrics from {state.parent.name}/trainer_state.json (the newest checkpoint; no final trainer_state.json at the top)")
+    for f in sorted(d.iterdir()):
+        if not f.is_file() or f.suffix.lower() not in _LOG_SUFFIXES:
+            continue
+        try:
+            if hf_stdout.sniff(_head(f), f) <= 0:
+                continue
+            logs = hf_stdout.read_all(f)
+        except TrainguardError as e:
+            run.notes.append(f"log skipped: {e}")
+            continue
+        _merge_stdout(run, logs[-1], f)
+    return run
+
+
+def _merge_stdout(run: Run, log: Run, f: Path) -> None:
+    """trainer_state wins for metrics; the log adds hardware, runtime, launch info, and points after the last checkpoint."""
+    run.sources.append(str(f))
+    if run.num_gpus is None and log.num_gpus:
+        run.num_gpus = log.num_gpus
+    if run.train_runtime is None and log.train_runtime is not None:
+        run.train_runtime = log.train_runtime
+        run.finished = True
+    if not run.planned_steps and log.planned_steps:
+        run.planned_steps = log.planned_steps
+    if run.steps_per_epoch is None and log.steps_per_epoch:
+        run.steps_per_epoch = log.steps_per_epoch
+    for k, s in log.config.items():
+        if k != "logging_steps":
+            run.config.set(k, s.value, f.name)
+    last = run.history.last_step()
+    added = 0
+    for name, s in log.history.items():
+        cur = run.history.get_series(name)
+        cut = int(cur.steps.max()) if len(cur) else (last if last is not None else -1)
+        m = s.steps > cut
+        if not m.any():
+            continue
+        added += int(m.sum())
+        run.history.set(name, Series(np.concatenate([cur.steps, s.steps[m]]), np.concatenate([cur.values, s.values[m]]),
+                                     np.concatenate([cur.epochs, s.epochs[m]])))
+    if added:
+        run.notes.append(f"{added} points after the last saved trainer_state taken from {f.name} (steps recovered from the log)")
+    run.skipped_lines += log.skipped_lines
+
+
+# -- discovery ----------------------------------------------------------------------
+
+def _state_file(d: Path) -> Path | None:
+    """The newest trainer_state.json of an output dir: the top one, else the highest checkpoint-N's."""
+    top = d / "trainer_state.json"
+    if top.is_file():
+        return top
+    best: tuple[int, Path] | None = None
+    try:
+        for c in d.iterdir():
+            m = _CKPT.fullmatch(c.name)
+            if m and (c / "trainer_state.json").is_file():
+                n = int(m.group(1))
+                if best is None or n > best[0]:
+                    best = (n, c / "trainer_state.json")
+    except OSError:
+        return None
+    return None if best is None else best[1]
+
+
+def _discover(d: Path, depth: int):
+    """Yield ("hf", dir) for output dirs and ("file", path) for readable files, depth-first, bounded."""
+    try:
+        entries = sorted(d.iterdir())
+    except OSError:
+        return
+    tb = _tensorboard()
+    for p in entries:
+        if p.is_file() and _readable(p, tb):
+            yield "file", p
+    if depth >= MAX_DEPTH:
+        return
+    for p in entries:
+        if not p.is_dir() or p.name in _SKIP_DIRS or p.name.startswith(".") or _CKPT.fullmatch(p.name):
+            continue
+        if _state_file(p) is not None:
+            yield "hf", p
+        else:
+            yield from _discover(p, depth + 1)
+
+
+def _readable(p: Path, tb: ModuleType | None) -> bool:
+    name = p.name
+    if name in _SKIP_NAMES or name.lower().endswith(_SKIP_SUFFIXES) or name.startswith("."):
+        return False
+    if tb is not None and tb.is_event_file(name):
+        return False  # grouped per directory by tensorboard.read_dir
+    if "events.out.tfevents" in name:
+        return False
+    try:
+        if p.stat().st_size == 0:
+            return False
+        data = _head(p)
+    except (OSError, TrainguardError):
+        return False
+    from . import readers
+
+    return any(float(m.sniff(data, p)) > 0 for m in readers() if m.NAME != "tensorboard")
+
+
+def _read_file(p: Path, root: Path) -> list[Run]:
+    from . import pick_reader, readers  # noqa: F401
+
+    try:
+        mod = pick_reader(p, _head(p))
+        reader = getattr(mod, "read_all", None)
+        runs = list(reader(p)) if reader else [mod.read(p)]
+    except TrainguardError:
+        return []  # a file that is not a log after all: the folder is still read
+    for r in runs:
+        rel = p.relative_to(root)
+        if len(rel.parts) > 1 and r.name in (p.stem, p.name):
+            r.name = str(rel.parent / r.name)
+    return runs
+
+
+def _has_events_outside_hf(root: Path) -> bool:
+    for p in root.rglob("*events.out.tfevents*"):
+        rel = p.relative_to(root).parts
+        if not any(_state_file(root.joinpath(*rel[:i])) for i in range(1, len(rel))):
+            return True
+    return False
+
+
+def _tensorboard() -> ModuleType | None:
+    try:
+        return importlib.import_module(f"{__package__}.tensorboard")
+    except ImportError:
+        return None
+
+
+def _head(p: Path) -> bytes:
+    from ._io import head
+
+    try:
+        return head(p, _HEAD)
+    except InputError:
+        return b""

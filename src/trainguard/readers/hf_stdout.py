@@ -1,0 +1,387 @@
+"""HF Trainer stdout: ``{'loss': ...}`` / ``{'eval_loss': ...}`` dict lines among tqdm noise.
+
+Handles transformers 4.x (numbers) and 5.x (values printed as strings,
+``'5.351'``), ``nan``/``inf``, tqdm ``\\r`` redraws with dicts mid-line, DeepSpeed
+launcher and torchrun/accelerate ``[rank0]:`` prefixes, ideographic-space
+indentation, CRLF, several runs in one file, and the final
+``{'train_runtime': ...}`` summary (whose ``train_loss`` is the run *mean*,
+never a point). Steps are recovered as ``_hf_steps`` explains.
+
+:class:`StreamParser` is the one parser: ``read`` feeds it the file in large
+binary chunks, ``trainguard run``/``watch`` feed it text as it arrives.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import InputError, NoMetricsError
+from ..run import EPOCH, Run, Series
+from ._hf_scan import (
+    KIND_EVAL,
+    KIND_IGNORE,
+    KIND_OTHER,
+    KIND_SUMMARY,
+    KIND_TRAIN,
+    Scanned,
+    parse_bodies,
+    scan,
+    scan_info,
+)
+from ._hf_steps import Hints, resolve, segments
+from ._io import open_binary
+from ._names import canonical
+from ._stream import Point
+
+NAME = "hf_stdout"
+CHUNK = 16 << 20  # read size: large enough that per-chunk overhead vanishes, small enough for RAM
+_CONTEXT = 16  # bytes kept before an unconsumed dict (see _hf_scan._echo)
+_INFO_HEAD = 8 << 20  # launcher and banner lines are printed before training starts
+_SKIP_KEYS = {"epoch", "step", "total_flos", "num_input_tokens_seen"}
+_EVAL_META = {"eval_runtime", "eval_samples_per_second", "eval_steps_per_second"}
+_SUMMARY_KEYS = {"train_runtime", "train_samples_per_second", "train_steps_per_second", "train_loss"}
+_SNIFF = re.compile(rb"\{'(?:loss|eval_loss|eval_[\w/]+|train_runtime|learning_rate|grad_norm)': '?[-\d.naif]")
+
+
+def sniff(data: bytes, path: Path | None = None) -> float:
+    """0.9 with two or more Trainer dict lines in the head, 0.6 with one, else 0."""
+    hits = len(_SNIFF.findall(data, 0, 1 << 20))
+    if hits >= 2:
+        return 0.9
+    return 0.6 if hits == 1 else 0.0
+
+
+class StreamParser:
+    """Incremental HF stdout parser: ``feed(text)`` returns the points completed so far.
+
+    A dict line is completed once the tqdm bar redrawn after it has arrived (or
+    clearly will not); call :meth:`close` at the end. Offline readers use
+    :meth:`feed_bytes` and :meth:`runs`, which build columnar Series without
+    per-point objects.
+    """
+
+    def __init__(self, *, logging_steps: int | None = None, num_train_epochs: float | None = None,
+                 max_steps: int | None = None) -> None:
+        self.hints = Hints(logging_steps=logging_steps, num_train_epochs=num_train_epochs, max_steps=max_steps)
+        self.info: dict[str, object] = {}
+        self.skipped = 0
+        self._carry = b""
+        self._offset = 0  # absolute offset of the carry's first byte
+        self._ctx = 0  # bytes at the carry's start that were already scanned
+        self._head = bytearray()
+        self._keys: dict[str, int] = {}
+        self._key_names: list[str] = []
+        self._cols: dict[str, list[np.ndarray]] = {k: [] for k in ("pos", "kind", "epoch", "bar_n", "bar_total")}
+        self._pairs: dict[str, list[np.ndarray]] = {k: [] for k in ("rec", "key", "value")}
+        self._n = 0
+        self._emitted = 0
+        self._summaries: dict[int, dict[str, float]] = {}  # record index -> summary values
+        self._closed = False
+        self._info_len = -1
+
+    # -- feeding -------------------------------------------------------------
+    def feed(self, chunk: str) -> list[Point]:
+        self.feed_bytes(chunk.encode("utf-8", "surrogateescape"))
+        return self._emit()
+
+    def close(self) -> list[Point]:
+        self.feed_bytes(b"", final=True)
+        return self._emit()
+
+    def feed_bytes(self, data: bytes, *, final: bool = False) -> None:
+        if self._closed:
+            return
+        if len(self._head) < _INFO_HEAD:
+            self._head += data[: _INFO_HEAD - len(self._head)]
+        buf = self._carry + data if self._carry else data
+        scanned = Scanned()
+        used = scan(buf, self._offset, scanned, final=final, start=self._ctx)
+        keep = max(0, used - _CONTEXT)  # a few bytes of context so the echo check can look back
+        self._carry = buf[keep:]
+        self._ctx = used - keep
+        self._offset += keep
+        self.skipped += scanned.skipped
+        self._ingest(scanned)
+        if final:
+            self._closed = True
+            if len(self._head) != self._info_len:
+                self.info = scan_info(bytes(self._head))
+                self._info_len = len(self._head)
+
+    def _ingest(self, sc: Scanned) -> None:
+        m = len(sc.bodies)
+        if not m:
+            return
+        pairs = parse_bodies(sc.bodies)
+        gid = np.array([self._key_id(k) for k in pairs.keys], np.int64)
+        key = gid[pairs.key_id] if len(pairs.keys) else pairs.key_id
+        names = self._key_names
+        flags = np.zeros((m, 4), bool)  # has loss, has eval_, has train_runtime, has epoch
+        role = np.array([_role(names[g]) for g in gid], np.int64) if len(gid) else np.empty(0, np.int64)
+        r = role[pairs.key_id] if len(gid) else np.empty(0, np.int64)
+        for j in range(4):
+            sel = r == j
+            flags[pairs.dict_idx[sel], j] = True
+        kind = np.full(m, KIND_IGNORE, np.int64)
+        kind[flags[:, 3]] = KIND_OTHER
+        kind[flags[:, 0]] = KIND_TRAIN
+        kind[flags[:, 1]] = KIND_EVAL
+        kind[flags[:, 2]] = KIND_SUMMARY
+        epoch = np.full(m, np.nan)
+        ep = np.flatnonzero(r == 3)
+        epoch[pairs.dict_idx[ep]] = pairs.value[ep]
+        keep = kind != KIND_IGNORE
+        newidx = np.cumsum(keep) - 1 + self._n
+        self._cols["pos"].append(np.asarray(sc.pos, np.int64)[keep])
+        self._cols["kind"].append(kind[keep])
+        self._cols["epoch"].append(epoch[keep])
+        self._cols["bar_n"].append(np.asarray(sc.bar_n, np.int64)[keep])
+        self._cols["bar_total"].append(np.asarray(sc.bar_total, np.int64)[keep])
+        pk = keep[pairs.dict_idx]
+        self._pairs["rec"].append(newidx[pairs.dict_idx[pk]])
+        self._pairs["key"].append(key[pk])
+        self._pairs["value"].append(pairs.value[pk])
+        for i in np.flatnonzero(kind == KIND_SUMMARY):
+            sel = pairs.dict_idx == i
+            self._summaries[int(newidx[i])] = {names[g]: float(v) for g, v in zip(key[sel], pairs.value[sel], strict=True)}
+        self._n += int(keep.sum())
+
+    def _key_id(self, k: str) -> int:
+        i = self._keys.get(k)
+        if i is None:
+            i = self._keys[k] = len(self._key_names)
+            self._key_names.append(k)
+        return i
+
+    # -- results ---------------------------------------------------------------
+    def _columns(self) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        def cat(parts: list[np.ndarray], dtype: type) -> np.ndarray:
+            if len(parts) > 1:
+                parts[:] = [np.concatenate(parts)]
+            return parts[0] if parts else np.empty(0, dtype)
+
+        cols = {k: cat(v, float if k == "epoch" else np.int64) for k, v in self._cols.items()}
+        pairs = {"rec": cat(self._pairs["rec"], np.int64), "key": cat(self._pairs["key"], np.int64),
+                 "value": cat(self._pairs["value"], float)}
+        return cols, pairs
+
+    def _hints_for(self, rec_idx: np.ndarray) -> Hints:
+        h = Hints(**vars(self.hints))
+        if not self._closed and (self._info_len < 0 or len(self._head) - self._info_len >= 65536):
+            # live: rescan the (bounded) head only when it grew, so feeding stays O(chunk)
+            self.info = scan_info(bytes(self._head))
+            self._info_len = len(self._head)
+        info = self.info
+        if h.max_steps is None and isinstance(info.get("tos"), int):
+            h.max_steps = int(info["tos"])  # type: ignore[arg-type]
+        if h.num_train_epochs is None and isinstance(info.get("ne"), int):
+            h.num_train_epochs = float(info["ne"])  # type: ignore[arg-type]
+        for i in rec_idx.tolist():
+            s = self._summaries.get(i)
+            if s:
+                h.runtime = s.get("train_runtime")
+                h.steps_per_second = s.get("train_steps_per_second")
+                h.final_epoch = s.get("epoch")
+        return h
+
+    def _emit(self) -> list[Point]:
+        """Points for records completed since the last call (steps as known now)."""
+        if self._emitted >= self._n:
+            return []
+        cols, pairs = self._columns()
+        seg = segments(cols["kind"], cols["epoch"])
+        cur = np.flatnonzero(seg == seg[self._emitted])
+        first = int(cur[0])
+        h = self._hints_for(cur)
+        r = resolve(cols["kind"][cur], cols["epoch"][cur], cols["bar_n"][cur], cols["bar_total"][cur], h)
+        steps = np.zeros(self._n, np.int64)
+        steps[cur] = r.steps
+        later = np.flatnonzero(seg > seg[self._emitted])
+        if len(later):  # a new run began in this chunk: number it on its own
+            nxt = later[seg[later] == seg[later[0]]]
+            r2 = resolve(cols["kind"][nxt], cols["epoch"][nxt], cols["bar_n"][nxt], cols["bar_total"][nxt], self._hints_for(nxt))
+            steps[nxt] = r2.steps
+        lo = max(self._emitted, first)
+        sel = pairs["rec"] >= lo
+        out = []
+        names = self._key_names
+        kinds, epochs = cols["kind"], cols["epoch"]
+        for rec, k, v in zip(pairs["rec"][sel].tolist(), pairs["key"][sel].tolist(), pairs["value"][sel].tolist(), strict=True):
+            name = _point_name(names[k], int(kinds[rec]))
+            if name is not None:
+                e = float(epochs[rec])
+                out.append(Point(name, int(steps[rec]), v, None if e != e else e))
+        self._emitted = self._n
+        return out
+
+    def runs(self, *, name: str, source: str) -> list[Run]:
+        """Every run seen (several when one file holds consecutive runs), with steps resolved."""
+        if not self._closed:
+            self.feed_bytes(b"", final=True)
+        cols, pairs = self._columns()
+        if not len(cols["kind"]):
+            return []
+        seg = segments(cols["kind"], cols["epoch"])
+        nseg = int(seg[-1]) + 1
+        out: list[Run] = []
+        for s in range(nseg):
+            idx = np.flatnonzero(seg == s)
+            kinds = cols["kind"][idx]
+            if not ((kinds != KIND_SUMMARY).any()):
+                continue
+            h = self._hints_for(idx)
+            r = resolve(kinds, cols["epoch"][idx], cols["bar_n"][idx], cols["bar_total"][idx], h)
+            run = Run(name=name if nseg == 1 else f"{name}#{len(out) + 1}", format=NAME, sources=[source])
+            self._fill(run, idx, r.steps, cols, pairs)
+            run.planned_steps = r.planned_steps
+            run.steps_per_epoch = r.steps_per_epoch
+            run.notes.extend(r.notes)
+            if r.logging_steps:
+                run.config.set("logging_steps", r.logging_steps, "log (inferred)")
+            if h.runtime is not None:
+                run.train_runtime = h.runtime
+                run.finished = True
+            else:
+                run.finished = False
+            out.append(run)
+        if out:
+            _apply_info(out[0], self.info)
+            for run in out[1:]:
+                gpus = self.info.get("cuda_visible_devices") or self.info.get("ws")
+                if isinstance(gpus, int):
+                    run.num_gpus = gpus
+            out[-1].skipped_lines += self.skipped
+            if nseg > 1:
+                for run in out:
+                    run.notes.append(f"hf_stdout: {source} holds {len(out)} consecutive runs (split at summary lines / epoch restarts)")
+        return out
+
+    def _fill(self, run: Run, idx: np.ndarray, steps: np.ndarray, cols: dict[str, np.ndarray], pairs: dict[str, np.ndarray]) -> None:
+        lo, hi = int(idx[0]), int(idx[-1])
+        a = np.searchsorted(pairs["rec"], lo, "left")
+        b = np.searchsorted(pairs["rec"], hi, "right")
+        rec = pairs["rec"][a:b]
+        key = pairs["key"][a:b]
+        val = pairs["value"][a:b]
+        step_of = np.zeros(hi - lo + 1, np.int64)
+        step_of[idx - lo] = steps
+        kind = cols["kind"][rec]
+        ep = cols["epoch"][rec]
+        st = step_of[rec - lo]
+        for k in np.unique(key).tolist():
+            kname = self._key_names[k]
+            sel_k = key == k
+            for kd in (KIND_TRAIN, KIND_OTHER, KIND_EVAL):
+                name = _point_name(kname, kd)
+                if name is None:
+                    continue
+                sel = sel_k & (kind == kd)
+                if not sel.any():
+                    continue
+                s = run.history.series(name)
+                ser = Series(st[sel], val[sel], ep[sel])
+                if len(s):
+                    ser = Series(np.concatenate([s.steps, ser.steps]), np.concatenate([s.values, ser.values]),
+                                 np.concatenate([s.epochs, ser.epochs]))
+                run.history.set(name, ser.sorted())
+        tr = idx[(cols["kind"][idx] == KIND_TRAIN) & np.isfinite(cols["epoch"][idx])]
+        if len(tr):
+            run.history.set(EPOCH, Series(step_of[tr - lo], cols["epoch"][tr], cols["epoch"][tr]))
+
+
+def _role(key: str) -> int:
+    if key == "loss":
+        return 0
+    if key.startswith("eval_"):
+        return 1
+    if key == "train_runtime":
+        return 2
+    if key == "epoch":
+        return 3
+    return -1
+
+
+def _point_name(key: str, kind: int) -> str | None:
+    """Canonical series name for ``key`` in a dict of ``kind``; None for meta keys."""
+    if key in _SKIP_KEYS or kind in (KIND_SUMMARY, KIND_IGNORE):
+        return None
+    if kind == KIND_EVAL:
+        if not key.startswith("eval_") or key in _EVAL_META:
+            return None
+        return canonical(key)
+    if key.startswith("eval_"):
+        return None
+    return canonical(key)
+
+
+def _apply_info(run: Run, info: dict[str, object]) -> None:
+    """GPU count, planned steps and the launch command from launcher / banner lines."""
+    src = "log"
+    gpus = None
+    for k in ("cuda_visible_devices", "ws", "nlp", "ng"):
+        v = info.get(k)
+        if isinstance(v, int) and v > 0:
+            gpus = v if gpus is None else gpus
+    if k := next((k for k in ("ws", "nlp", "ng") if isinstance(info.get(k), int)), None):
+        run.config.set("world_size", info[k], src)
+    if gpus:
+        run.num_gpus = gpus
+        run.config.set("world_size", gpus, src)
+    if isinstance(info.get("tos"), int) and not run.planned_steps:
+        run.planned_steps = int(info["tos"])  # type: ignore[arg-type]
+    for key, ck in (("tos", "max_steps"), ("ne", "num_train_epochs"), ("bs", "per_device_train_batch_size"),
+                    ("ga", "gradient_accumulation_steps"), ("nx", "train_samples")):
+        v = info.get(key)
+        if isinstance(v, int):
+            run.config.set(ck, v, src)
+    cmd = info.get("launch_command")
+    if isinstance(cmd, str):
+        run.config.set("launch_command", cmd, "log (launch command)")
+        if "deepspeed" in cmd.split()[0:1]:
+            run.config.set("framework", "deepspeed", "log (launch command)")
+        args = info.get("launch_args")
+        if isinstance(args, list):
+            from ..configs import flags_to_config
+
+            for k, v in flags_to_config(args).items():
+                run.config.set(k, v, "log (launch command)")
+
+
+def read_all(path: str | Path) -> list[Run]:
+    """Every run in an HF stdout log (usually one); NoMetricsError when there is no dict line."""
+    p = Path(path)
+    parser = StreamParser()
+    try:
+        with open_binary(p) as f:
+            while True:
+                data = f.read(CHUNK)
+                if not data:
+                    break
+                parser.feed_bytes(data)
+    except (OSError, EOFError) as e:
+        raise InputError(p, f"unreadable ({e})") from None
+    runs = parser.runs(name=_run_name(p), source=str(p))
+    if not runs:
+        extra = f" ({parser.skipped} truncated dict lines)" if parser.skipped else ""
+        raise NoMetricsError(p, f"no HF Trainer dict lines ({{'loss': ...}}) found{extra}")
+    return runs
+
+
+def read(path: str | Path) -> Run:
+    """The first run of the log (``read_all`` gives each when the file holds several)."""
+    runs = read_all(path)
+    run = runs[0]
+    if len(runs) > 1:
+        run.notes.append(f"hf_stdout: {len(runs) - 1} later run(s) in this file are not in this Run; read_runs() returns each")
+    return run
+
+
+def _run_name(p: Path) -> str:
+    name = p.name
+    for suf in (".gz", ".log", ".out", ".txt"):
+        if name.endswith(suf):
+            name = name[: -len(suf)]
+    return name or p.name
