@@ -176,7 +176,7 @@ def _label(
             nz = f.evidence.get("noise")
             bv = f.evidence.get("best_value")
             if isinstance(nz, (int, float)) and isinstance(bv, (int, float)) and bv > 0:
-                tol = max(tol, min(0.05, 2 * float(nz) / float(bv)))
+                tol = max(tol, min(0.05, float(nz) / float(bv)))
             calm = calm or f.severity is Severity.INFO
     train_at_best = None
     if best_step is not None and len(train):

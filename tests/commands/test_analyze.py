@@ -140,19 +140,19 @@ def test_terminal_report_at_width_100() -> None:
 
 
 @pytest.mark.slow
-def test_tiny_runs_overfit_vs_healthy(tiny_runs) -> None:
-    """Real training on the CPU: the overfit run is caught (exit 1), the healthy one is not."""
+def test_tiny_overfit_run_is_caught(tiny_runs) -> None:
+    """Real training on the CPU (the session-shared overfit run): caught, exit 1, with the fixes.
+
+    The healthy side is pinned on real run 008 above; a second tiny run would cost the suite
+    minutes on 2 shared cores for no extra behaviour.
+    """
     over = run(str(tiny_runs("overfit").output_dir / "trainer_state.json"), "--json")
     doc = json.loads(over.stdout)
     assert over.exit_code == 1
     assert 80 <= doc["best"]["step"] <= 200  # eval bottoms out near step 120 (STACK.md)
     assert {"early_stopping_patience", "load_best_model_at_end"} <= {r["key"] for r in doc["recommendations"]}
-    healthy = run(str(tiny_runs("healthy").output_dir / "trainer_state.json"), "--json")
-    assert healthy.exit_code == 0, healthy.stdout[-2000:]
-    hd = json.loads(healthy.stdout)
-    assert hd["status"] == "healthy"
-    assert {p["flag"] for p in hd["phases"]} <= {"green", "yellow"}  # eval only wanders within its noise
-    assert "early_stopping_patience" not in {r["key"] for r in hd["recommendations"]}
+    flags = [p["flag"] for p in doc["phases"]]
+    assert flags[0] == "green" and ("orange" in flags or "red" in flags)
 
 
 # -- import weight ----------------------------------------------------------------------------
