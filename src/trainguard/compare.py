@@ -9,9 +9,11 @@ between the two groups: only those can explain the difference. A setting that
 merely differs (one good run at 1e-4, one at 3e-4, bad at 2e-4) is shown but
 not blamed.
 
-Good vs bad: a run is bad when its diagnosis is at error level or worse or
-its final eval ended 10% or more above its own best (it overfitted or
-diverged). When every run falls on one side, the runs are split by final eval
+Good vs bad: a run is bad when an outcome finding (overfitting,
+memorization, divergence, NaN, eval explosion, no learning) is at error
+level or worse, or its final eval ended 10% or more above its own best.
+Hygiene findings (a lost checkpoint, wasted compute) do not count: they say
+nothing about which settings trained the better model. When every run falls on one side, the runs are split by final eval
 loss instead (lower half "better").
 """
 
@@ -25,9 +27,12 @@ from typing import Any
 import numpy as np
 
 from .diagnosis import Diagnosis
+from .findings import Severity
 from .report.naming import SHORT_KEYS, fmt_value, parse_name, short_params
 from .run import EVAL_LOSS, TRAIN_LOSS, Run, RunConfig
 
+# Findings about how training went (not about checkpoints or compute): these make a run "bad".
+_OUTCOME_CODES = frozenset({"overfitting", "memorization", "nan_loss", "divergence", "eval_metric_explosion", "no_learning", "plateau"})
 _OVERFIT_LEVERS = ("epochs", "steps", "samples", "lr", "dropout", "wd", "r", "alpha", "sched", "warmup")
 _WORSE_AT_END = 1.10  # final eval 10% above its best: more than eval noise (~1%), clearly past the optimum
 
@@ -70,6 +75,7 @@ class RunSummary:
     waste_fraction: float | None = None
     waste_gpu_hours: float | None = None
     group: str = "?"  # good | bad | better | worse
+    problems: list[str] = field(default_factory=list)  # outcome finding codes at error level or worse
 
     @property
     def worse_at_end(self) -> float | None:
@@ -148,6 +154,7 @@ def summarize(d: Diagnosis, path: str | Path, name_pattern: str | None = None) -
     run = d.run
     params, sources = run_params(run, path, name_pattern)
     s = RunSummary(name=run.name, path=str(path), params=params, param_sources=sources, status=d.status, verdict=d.verdict())
+    s.problems = sorted({f.code for f in d.findings if f.code in _OUTCOME_CODES and f.severity.rank >= Severity.ERROR.rank})
     ev = run.eval_loss.finite().sorted()
     if d.best is not None:
         s.best_value, s.best_step, s.best_epoch = float(d.best.value), int(d.best.step), d.best.epoch
@@ -170,8 +177,10 @@ def summarize(d: Diagnosis, path: str | Path, name_pattern: str | None = None) -
 
 
 def _is_bad(s: RunSummary) -> bool:
+    """Bad by outcome (the model got worse or broke), not by hygiene: a lost checkpoint is an error
+    for ``analyze``, but it says nothing about which settings trained a better model."""
     w = s.worse_at_end
-    return s.status in ("error", "critical") or (w is not None and w >= _WORSE_AT_END)
+    return bool(s.problems) or (w is not None and w >= _WORSE_AT_END)
 
 
 def group_runs(runs: list[RunSummary]) -> str:
