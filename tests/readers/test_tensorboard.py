@@ -149,3 +149,17 @@ def test_keras_train_validation_dirs_are_one_run(tmp_path: Path) -> None:
     assert run.name == "fit"
     assert run.train_loss.values.tolist() == pytest.approx([1.0, 0.9, 0.8])
     assert run.eval_loss.values.tolist() == pytest.approx([2.0, 1.9, 1.8])
+
+
+def test_bulk_fast_path_agrees_with_general_decoder(logdir: Path) -> None:
+    """The numpy fast path and the field-by-field decoder give the same scalars, in the same order."""
+    from trainguard.readers import _tb_proto
+
+    for f in sorted((logdir / "run_a").iterdir()):
+        buf = f.read_bytes()
+        fast, slow = _tb_proto.decode(buf), _tb_proto._decode_general(buf)
+        assert [fast.tags[i] for i in fast.tag_ids] == [slow.tags[i] for i in slow.tag_ids]
+        assert list(fast.steps) == slow.steps
+        assert np.array_equal(np.asarray(fast.values), np.asarray(slow.values), equal_nan=True)
+        assert np.array_equal(np.asarray(fast.walls), np.asarray(slow.walls))
+        assert fast.skipped_values == slow.skipped_values

@@ -25,10 +25,13 @@ import math
 import struct
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from ._tfrecord import Corrupt, spans
 
 _F32 = struct.Struct("<f").unpack_from
 _F64 = struct.Struct("<d").unpack_from
+_U64 = struct.Struct("<Q").unpack_from
 
 # TensorProto dtypes we can turn into one float: code -> (struct format, item size)
 _DTYPES: dict[int, tuple[str, int]] = {
@@ -92,10 +95,123 @@ def _skip(buf: bytes, p: int, wire: int) -> int:
 
 
 def decode(buf: bytes, *, verify: bool = False) -> Scalars:
-    """Every scalar in the event file bytes ``buf``; a bad or truncated record ends the read (see ``.error``)."""
+    """Every scalar in the event file bytes ``buf``; a bad or truncated record ends the read (see ``.error``).
+
+    Two passes. A Python loop only walks the record framing (one ``unpack``
+    per record). Then numpy checks, for all records at once, whether each is
+    the record ``SummaryWriter.add_scalar`` writes (wall_time, step, one
+    Summary.Value of tag + simple_value) and gathers steps, wall times, values
+    and tags of those in bulk. The other records (TF2 tensors, histograms,
+    file_version, several values per event) go through the general decoder,
+    one by one, and are merged back in file order.
+    """
+    if verify:
+        return _decode_general(buf, verify=True)
+    out = Scalars()
+    n = len(buf)
+    starts: list[int] = []
+    add = starts.append
+    unpack = _U64
+    pos = 0
+    try:
+        while pos < n:  # the framing walk: the only per-record Python work on the fast path
+            add(pos + 12)
+            pos += unpack(buf, pos)[0] + 16
+    except struct.error:  # fewer than 8 bytes left for a length
+        pos = n + 1
+    if pos > n:  # the last record runs past the end: a torn write
+        last_at = starts.pop() - 12
+        out.error = Corrupt(last_at, f"truncated record ({n - last_at} bytes left)")
+        pos = (starts[-1] - 12 + unpack(buf, starts[-1] - 12)[0] + 16) if starts else 0
+    out.records = len(starts)
+    if not starts:
+        return out
+    st = np.asarray(starts, dtype=np.int64)
+    en = np.empty_like(st)
+    en[:-1] = st[1:] - 16
+    en[-1] = pos - 4
+    raw = np.frombuffer(buf, dtype=np.uint8)
+    last = n - 1
+
+    def at(i: np.ndarray) -> np.ndarray:
+        return raw[np.minimum(i, last)].astype(np.int64)
+
+    ok = (en - st >= 16) & (at(st) == 0x09) & (at(st + 9) == 0x10)
+    step = np.zeros(len(st), dtype=np.uint64)
+    nbytes = np.zeros(len(st), dtype=np.int64)
+    cont = np.ones(len(st), dtype=bool)
+    for k in range(10):  # the step varint, all records at once
+        byte = at(st + 10 + k)
+        step |= np.where(cont, (byte & 0x7F).astype(np.uint64) << np.uint64(7 * k), np.uint64(0))
+        nbytes += cont
+        cont &= byte >= 0x80
+        if not cont.any():
+            break
+    q = st + 10 + nbytes
+    l1, l2, tl = at(q + 1), at(q + 3), at(q + 5)
+    v = q + 6 + tl
+    ok &= (at(q) == 0x2A) & (l1 < 0x80) & (q + 2 + l1 == en) & (at(q + 2) == 0x0A) & (l2 < 0x80)
+    ok &= (q + 4 + l2 == en) & (at(q + 4) == 0x0A) & (tl < 0x80) & (v + 5 == en) & (at(v) == 0x15)
+    f = np.nonzero(ok)[0]
+    walls = raw[st[f][:, None] + 1 + np.arange(8)].view("<f8").ravel().astype(np.float64)
+    vals = raw[v[f][:, None] + 1 + np.arange(4)].view("<f4").ravel().astype(np.float64)
+    steps = step[f].view(np.int64)
+    tag_of: dict[str, int] = {}
+    tids = np.zeros(len(f), dtype=np.int64)
+    if len(f):
+        width = int(tl[f].max()) if len(f) else 0
+        cols = np.arange(max(width, 1))
+        tstart = q[f] + 6
+        mat = np.where(cols < tl[f][:, None], raw[np.minimum(tstart[:, None] + cols, last)], 0).astype(np.uint8)
+        mat = np.concatenate([tl[f][:, None].astype(np.uint8), mat], axis=1)
+        rows = np.ascontiguousarray(mat).view(np.dtype((np.void, mat.shape[1]))).ravel()
+        uniq, first, inv = np.unique(rows, return_index=True, return_inverse=True)
+        for u in np.argsort(first):
+            i = int(first[u])
+            name = bytes(buf[int(tstart[i]) : int(tstart[i]) + int(tl[f][i])]).decode("utf-8", "replace")
+            tag_of.setdefault(name, len(tag_of))
+        names = [bytes(buf[int(tstart[first[u]]) : int(tstart[first[u]]) + int(tl[f][first[u]])]).decode("utf-8", "replace") for u in range(len(uniq))]
+        tids = np.asarray([tag_of[nm] for nm in names], dtype=np.int64)[inv.ravel()]
+    order = f.astype(np.int64)
+    slow = np.nonzero(~ok)[0]
+    if len(slow):
+        plugins: dict[bytes, bytes] = {}
+        s_rec: list[int] = []
+        s_tid: list[int] = []
+        s_step: list[int] = []
+        s_wall: list[float] = []
+        s_val: list[float] = []
+        for r in slow.tolist():
+            sub = _decode_general(buf[starts[r] - 12 : int(en[r]) + 4], plugins=plugins)
+            if sub.error is not None:
+                out.error = Corrupt(starts[r] - 12, sub.error.why)
+                break
+            out.file_version = sub.file_version or out.file_version
+            out.skipped_values += sub.skipped_values
+            for t, stp, w, val in zip(sub.tag_ids, sub.steps, sub.walls, sub.values, strict=True):
+                s_rec.append(r)
+                s_tid.append(tag_of.setdefault(sub.tags[t], len(tag_of)))
+                s_step.append(stp)
+                s_wall.append(w)
+                s_val.append(val)
+        if s_rec:
+            order = np.concatenate([order, np.asarray(s_rec, dtype=np.int64)])
+            tids = np.concatenate([tids, np.asarray(s_tid, dtype=np.int64)])
+            steps = np.concatenate([steps, np.asarray(s_step, dtype=np.int64)])
+            walls = np.concatenate([walls, np.asarray(s_wall, dtype=np.float64)])
+            vals = np.concatenate([vals, np.asarray(s_val, dtype=np.float64)])
+            o = np.argsort(order, kind="stable")
+            tids, steps, walls, vals = tids[o], steps[o], walls[o], vals[o]
+    out.tags = list(tag_of)
+    out.tag_ids, out.steps, out.walls, out.values = tids, steps, walls, vals  # type: ignore[assignment]
+    return out
+
+
+def _decode_general(buf: bytes, *, verify: bool = False, plugins: dict[bytes, bytes] | None = None) -> Scalars:
+    """Every scalar in ``buf`` by the general field walk (``plugins`` carries TF2 tag metadata across calls)."""
     out = Scalars()
     tag_index: dict[bytes, int] = {}
-    plugins: dict[bytes, bytes] = {}
+    plugins = {} if plugins is None else plugins
     a_tag, a_step, a_wall, a_val = out.tag_ids.append, out.steps.append, out.walls.append, out.values.append
     f32, f64 = _F32, _F64
     nrec = 0

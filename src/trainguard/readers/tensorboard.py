@@ -145,7 +145,7 @@ def _fill(run: Run, files: list[tuple[Path, str]], *, verify: bool = False) -> N
             run.notes.append(
                 f"{f.name}: {dec.error.why} at byte {dec.error.offset}; read the {dec.records} complete records before it"
             )
-        if not dec.values:
+        if not len(dec.values):
             continue
         tid = np.asarray(dec.tag_ids, dtype=np.int64)
         steps = np.asarray(dec.steps, dtype=np.int64)
