@@ -131,47 +131,15 @@ def decode(buf: bytes, *, verify: bool = False) -> Scalars:
     en[:-1] = st[1:] - 16
     en[-1] = pos - 4
     raw = np.frombuffer(buf, dtype=np.uint8)
-    last = n - 1
-
-    def at(i: np.ndarray) -> np.ndarray:
-        return raw[np.minimum(i, last)].astype(np.int64)
-
-    ok = (en - st >= 16) & (at(st) == 0x09) & (at(st + 9) == 0x10)
-    step = np.zeros(len(st), dtype=np.uint64)
-    nbytes = np.zeros(len(st), dtype=np.int64)
-    cont = np.ones(len(st), dtype=bool)
-    for k in range(10):  # the step varint, all records at once
-        byte = at(st + 10 + k)
-        step |= np.where(cont, (byte & 0x7F).astype(np.uint64) << np.uint64(7 * k), np.uint64(0))
-        nbytes += cont
-        cont &= byte >= 0x80
-        if not cont.any():
-            break
-    q = st + 10 + nbytes
-    l1, l2, tl = at(q + 1), at(q + 3), at(q + 5)
-    v = q + 6 + tl
-    ok &= (at(q) == 0x2A) & (l1 < 0x80) & (q + 2 + l1 == en) & (at(q + 2) == 0x0A) & (l2 < 0x80)
-    ok &= (q + 4 + l2 == en) & (at(q + 4) == 0x0A) & (tl < 0x80) & (v + 5 == en) & (at(v) == 0x15)
-    f = np.nonzero(ok)[0]
-    walls = raw[st[f][:, None] + 1 + np.arange(8)].view("<f8").ravel().astype(np.float64)
-    vals = raw[v[f][:, None] + 1 + np.arange(4)].view("<f4").ravel().astype(np.float64)
-    steps = step[f].view(np.int64)
     tag_of: dict[str, int] = {}
-    tids = np.zeros(len(f), dtype=np.int64)
-    if len(f):
-        width = int(tl[f].max()) if len(f) else 0
-        cols = np.arange(max(width, 1))
-        tstart = q[f] + 6
-        mat = np.where(cols < tl[f][:, None], raw[np.minimum(tstart[:, None] + cols, last)], 0).astype(np.uint8)
-        mat = np.concatenate([tl[f][:, None].astype(np.uint8), mat], axis=1)
-        rows = np.ascontiguousarray(mat).view(np.dtype((np.void, mat.shape[1]))).ravel()
-        uniq, first, inv = np.unique(rows, return_index=True, return_inverse=True)
-        for u in np.argsort(first):
-            i = int(first[u])
-            name = bytes(buf[int(tstart[i]) : int(tstart[i]) + int(tl[f][i])]).decode("utf-8", "replace")
-            tag_of.setdefault(name, len(tag_of))
-        names = [bytes(buf[int(tstart[first[u]]) : int(tstart[first[u]]) + int(tl[f][first[u]])]).decode("utf-8", "replace") for u in range(len(uniq))]
-        tids = np.asarray([tag_of[nm] for nm in names], dtype=np.int64)[inv.ravel()]
+    parts = [_fast_chunk(buf, raw, st, en, c, min(c + _CHUNK, len(st)), tag_of) for c in range(0, len(st), _CHUNK)]
+    f = np.concatenate([p[0] for p in parts])
+    tids = np.concatenate([p[1] for p in parts])
+    steps = np.concatenate([p[2] for p in parts])
+    walls = np.concatenate([p[3] for p in parts])
+    vals = np.concatenate([p[4] for p in parts])
+    ok = np.zeros(len(st), dtype=bool)
+    ok[f] = True
     order = f.astype(np.int64)
     slow = np.nonzero(~ok)[0]
     if len(slow):
@@ -205,6 +173,55 @@ def decode(buf: bytes, *, verify: bool = False) -> Scalars:
     out.tags = list(tag_of)
     out.tag_ids, out.steps, out.walls, out.values = tids, steps, walls, vals  # type: ignore[assignment]
     return out
+
+
+_CHUNK = 1 << 16  # records per numpy batch: temporaries stay a few MB (no page-fault storm on big files)
+
+
+def _fast_chunk(
+    buf: bytes, raw: np.ndarray, st_all: np.ndarray, en_all: np.ndarray, c0: int, c1: int, tag_of: dict[str, int]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """For records ``c0:c1``: (record indices on the fast path, tag ids, steps, wall times, values)."""
+    st, en = st_all[c0:c1], en_all[c0:c1]
+    last = len(raw) - 1
+
+    def at(i: np.ndarray) -> np.ndarray:
+        return raw[np.minimum(i, last)].astype(np.int64)
+
+    ok = (en - st >= 16) & (at(st) == 0x09) & (at(st + 9) == 0x10)
+    step = np.zeros(len(st), dtype=np.uint64)
+    nbytes = np.zeros(len(st), dtype=np.int64)
+    cont = np.ones(len(st), dtype=bool)
+    for k in range(10):  # the step varint, all records at once
+        byte = at(st + 10 + k)
+        step |= np.where(cont, (byte & 0x7F).astype(np.uint64) << np.uint64(7 * k), np.uint64(0))
+        nbytes += cont
+        cont &= byte >= 0x80
+        if not cont.any():
+            break
+    q = st + 10 + nbytes
+    l1, l2, tl = at(q + 1), at(q + 3), at(q + 5)
+    v = q + 6 + tl
+    ok &= (at(q) == 0x2A) & (l1 < 0x80) & (q + 2 + l1 == en) & (at(q + 2) == 0x0A) & (l2 < 0x80)
+    ok &= (q + 4 + l2 == en) & (at(q + 4) == 0x0A) & (tl < 0x80) & (v + 5 == en) & (at(v) == 0x15)
+    f = np.nonzero(ok)[0]
+    walls = raw[st[f][:, None] + 1 + np.arange(8)].view("<f8").ravel().astype(np.float64)
+    vals = raw[v[f][:, None] + 1 + np.arange(4)].view("<f4").ravel().astype(np.float64)
+    tids = np.zeros(len(f), dtype=np.int64)
+    if len(f):
+        tlf, tstart = tl[f], q[f] + 6
+        cols = np.arange(max(int(tlf.max()), 1))
+        mat = np.where(cols < tlf[:, None], raw[np.minimum(tstart[:, None] + cols, last)], 0).astype(np.uint8)
+        mat = np.ascontiguousarray(np.concatenate([tlf[:, None].astype(np.uint8), mat], axis=1))
+        rows = mat.view(np.dtype((np.void, mat.shape[1]))).ravel()
+        uniq, first, inv = np.unique(rows, return_index=True, return_inverse=True)
+        ids = []
+        for u in range(len(uniq)):
+            i = int(first[u])
+            name = buf[int(tstart[i]) : int(tstart[i]) + int(tlf[i])].decode("utf-8", "replace")
+            ids.append(tag_of.setdefault(name, len(tag_of)))
+        tids = np.asarray(ids, dtype=np.int64)[inv.ravel()]
+    return f + c0, tids, step[f].view(np.int64), walls, vals
 
 
 def _decode_general(buf: bytes, *, verify: bool = False, plugins: dict[bytes, bytes] | None = None) -> Scalars:
