@@ -18,10 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-WORDS = (
-    "model train loss eval gradient batch token layer adapter rank alpha dropout weight decay "
-    "schedule warmup cosine linear epoch step checkpoint memory speed data sample answer question"
-).split()
+WORDS = ["model", "train", "loss", "eval", "gradient", "batch", "token", "layer", "adapter", "rank", "alpha", "dropout", "weight", "decay", "schedule", "warmup", "cosine", "linear", "epoch", "step", "checkpoint", "memory", "speed", "data", "sample", "answer", "question"]
 
 
 def make_texts(n: int, *, seed: int = 0, words: int = 24) -> list[str]:

@@ -6,6 +6,8 @@ import pickle
 import shutil
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import realrun
 from trainguard.readers import folder, read_runs
 
@@ -65,3 +67,19 @@ def test_empty_folder_is_no_metrics(tmp_path: Path) -> None:
     (tmp_path / "x.bin").write_bytes(b"\x80\x04junk")
     with pytest.raises(NoMetricsError):
         read_runs(tmp_path)
+
+
+def test_a_bare_tensorboard_logdir_is_found(tmp_path: Path) -> None:
+    """A folder holding only event files (no trainer_state, no logs) is a run, not 'nothing recognised'."""
+    from torch.utils.tensorboard import SummaryWriter
+
+    from trainguard.readers import read_runs
+
+    w = SummaryWriter(str(tmp_path))
+    for i in range(30):
+        w.add_scalar("train/loss", 3.0 - 0.01 * i, i)
+        w.add_scalar("eval/loss", 3.0 - 0.005 * i, i)
+    w.close()
+    (run,) = read_runs(tmp_path)
+    assert len(run.train_loss) == 30 and len(run.eval_loss) == 30
+    assert run.eval_loss.values[-1] == pytest.approx(3.0 - 0.005 * 29, rel=1e-6)

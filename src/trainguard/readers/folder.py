@@ -45,7 +45,10 @@ def sniff_dir(path: Path) -> float:
     p = Path(path)
     if _state_file(p) is not None:
         return 0.9
-    return 0.7 if any(True for _ in _discover(p, 0)) else 0.0
+    if any(True for _ in _discover(p, 0)):
+        return 0.7
+    tb = _tensorboard()
+    return 0.6 if tb is not None and _has_events_outside_hf(p) else 0.0
 
 
 def read_dir(path: Path | str) -> list[Run]:
@@ -194,7 +197,11 @@ def _read_file(p: Path, root: Path) -> list[Run]:
         runs = list(reader(p)) if reader else [mod.read(p)]
     except TrainguardError:
         return []  # a file that is not a log after all: the folder is still read
+    from .trainer_state import find_checkpoints
+
     for r in runs:
+        if not r.checkpoints:
+            find_checkpoints(r, p)  # a log beside checkpoint-*/ folders (no trainer_state.json)
         rel = p.relative_to(root)
         if len(rel.parts) > 1 and r.name in (p.stem, p.name):
             r.name = str(rel.parent / r.name)

@@ -60,7 +60,7 @@ def read(path: Path) -> Run:
         raise InputError(path, "JSON without a log_history list; not a trainer_state.json")
     run = Run(name=_run_name(path), format=NAME, sources=[str(path)])
     load_state(run, state, source=path.name)
-    _find_checkpoints(run, path)
+    find_checkpoints(run, path)
     return run
 
 
@@ -134,7 +134,7 @@ def _run_name(path: Path) -> str:
     return path.stem
 
 
-def _find_checkpoints(run: Run, path: Path) -> None:
+def find_checkpoints(run: Run, path: Path) -> None:
     """Checkpoint folders beside the state file (``out/checkpoint-N``), or the one it sits in."""
     parent = path.parent
     root = parent.parent if parent.name.startswith("checkpoint-") else parent
