@@ -217,6 +217,22 @@ def check_inputs(cfg: TrainConfig) -> dict[str, Any]:
         v = getattr(cfg, key)
         if v is not None and not Path(v).is_file():
             raise ConfigError(f"{key}: file not found: {v}", key=key)
+    if cfg.method == "qlora":
+        import torch
+
+        if cfg.use_cpu or not torch.cuda.is_available():
+            raise ConfigError("method: qlora (4-bit) needs a CUDA GPU; use method: lora on the CPU", key="method")
+        try:
+            import bitsandbytes  # noqa: F401
+        except ImportError:
+            raise ConfigError("method: qlora needs bitsandbytes (pip install bitsandbytes)", key="method") from None
+    if cfg.precision in ("bf16", "fp16"):
+        import torch
+
+        if cfg.use_cpu or not torch.cuda.is_available():
+            raise ConfigError(f"precision: {cfg.precision} needs a CUDA GPU here; use auto or fp32", key="precision")
+        if cfg.precision == "bf16" and not torch.cuda.is_bf16_supported():
+            raise ConfigError("precision: this GPU has no bf16; use fp16 or auto", key="precision")
     info: dict[str, Any] = {}
     local = Path(cfg.model)
     raw: dict[str, Any] | None = None
@@ -255,22 +271,6 @@ def check_inputs(cfg: TrainConfig) -> dict[str, Any]:
             f"block_size: {cfg.block_size} is over the model's max positions ({max_pos}); set block_size <= {max_pos}",
             key="block_size",
         )
-    if cfg.method == "qlora":
-        import torch
-
-        if cfg.use_cpu or not torch.cuda.is_available():
-            raise ConfigError("method: qlora (4-bit) needs a CUDA GPU; use method: lora on the CPU", key="method")
-        try:
-            import bitsandbytes  # noqa: F401
-        except ImportError:
-            raise ConfigError("method: qlora needs bitsandbytes (pip install bitsandbytes)", key="method") from None
-    if cfg.precision in ("bf16", "fp16"):
-        import torch
-
-        if cfg.use_cpu or not torch.cuda.is_available():
-            raise ConfigError(f"precision: {cfg.precision} needs a CUDA GPU here; use auto or fp32", key="precision")
-        if cfg.precision == "bf16" and not torch.cuda.is_bf16_supported():
-            raise ConfigError("precision: this GPU has no bf16; use fp16 or auto", key="precision")
     return info
 
 

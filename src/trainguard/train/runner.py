@@ -247,6 +247,16 @@ def train(cfg: TrainConfig, *, console: Any = None, progress: Any = None, label:
     callbacks.extend(extra_callbacks or [])
 
     cur = cfg
+    if cfg.packing:
+        from .packing import keeps_documents_apart, uses_flash
+
+        if not uses_flash(loaded.model) and not keeps_documents_apart(loaded.model, tok.pad_token_id):
+            note = ("packing off: this model's attention ignores packed position ids, so packed documents would "
+                    "attend to each other; padding instead")
+            say(f"[yellow]{note}[/]")
+            notes.append(note)
+            cur = cfg.model_copy(update={"packing": False})
+            train_ds = Dataset.from_list(render(kind, train_ex, tok))
     trainer = None
     while True:
         trainer = _build(cur, loaded, train_ds, eval_ds, callbacks)
@@ -305,6 +315,12 @@ def _build(cfg: TrainConfig, loaded: Any, train_ds: Any, eval_ds: Any, callbacks
     # The HF printer writes dict lines to stdout, which --json owns: send them to stderr, or drop
     # them when the rich bar shows the losses.
     trainer.remove_callback(PrinterCallback)
+    if cfg.packing:
+        from .packing import BlockCollator, uses_flash
+
+        if not uses_flash(trainer.model):
+            # One packed block a row: TRL's flattened padding-free batch needs flash-attn to pay off.
+            trainer.data_collator = BlockCollator(loaded.tokenizer.pad_token_id)
     if not cfg.progress:
         from .progress import StderrPrinter
 
