@@ -319,6 +319,12 @@ def _map(lc: LintConfig, p: Path, flavour: str, data: dict[str, Any], lines: dic
     elif flavour == HF:
         cfg.set("framework", "hf", src)
     if flavour == TRAINGUARD:
+        # trainguard always picks the best checkpoint by eval_loss (train/runner.py).
+        cfg.set("metric_for_best_model", "eval_loss", f"{src} (trainguard selects on eval_loss)")
+        # An explicit `early_stopping_patience: null` turns early stopping off; the schema
+        # default (3) must not be filled in for it.
+        if "early_stopping_patience" in data and data["early_stopping_patience"] is None:
+            cfg.set("early_stopping_patience", False, f"{src} (off)")
         # trainguard saves at every eval by design (train/config.py: save_steps is not a key).
         es = cfg.get("eval_steps")
         if es is not None:

@@ -182,18 +182,28 @@ def guard_callbacks(cfg: TrainConfig) -> tuple[list[Any], str]:
 
 
 def run_lint(cfg: TrainConfig) -> list[Any]:
-    """The lint findings for the config: ``trainguard.lint.lint_config`` when it exists, else none.
+    """``trainguard lint`` findings for the resolved config, before anything loads.
 
-    HOOK: the lint module is another engineer's; it is called if present.
+    The resolved config is written to a temporary YAML and linted as a
+    trainguard train file, the same path ``trainguard lint config.yaml`` takes,
+    so the two can never disagree. Findings are shown, not fatal: the guard is
+    attached anyway, and the demo's V1 run is bad on purpose. A lint bug must
+    never block training, so an unexpected exception yields no findings.
     """
-    try:
-        from ..lint import lint_config  # type: ignore[attr-defined]
-    except ImportError:
-        return []
-    try:
-        return list(lint_config(cfg.model_dump()))
-    except Exception:  # a lint bug must not block training
-        return []
+    import tempfile
+
+    from ..errors import TrainguardError
+    from ..lint import lint_files
+
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / "trainguard_train.yaml"
+        path.write_text(cfg.to_yaml())
+        try:
+            return list(lint_files([path]))
+        except TrainguardError:
+            return []
+        except Exception:  # a lint bug must not block training
+            return []
 
 
 def _is_main() -> bool:
@@ -211,7 +221,9 @@ def train(cfg: TrainConfig, *, console: Any = None, progress: Any = None, label:
     con = console if console is not None else Console(stderr=True, highlight=False)
     _quiet_libraries()
     say = con.print if _is_main() else (lambda *a, **k: None)
-    run_lint(cfg)
+    for r in run_lint(cfg):
+        if r.severity.rank >= 1:  # warnings and worse; info stays in `trainguard lint`
+            say(f"[yellow]lint {r.rule} ({r.severity.value}): {r.key}: {r.message}[/]")
     check_inputs(cfg)
     kind, train_ex, eval_ex, split = load_splits(cfg.data, cfg.eval_data, eval_fraction=cfg.eval_fraction,
                                                   seed=cfg.seed, dedup=cfg.dedup)
