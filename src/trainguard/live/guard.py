@@ -26,6 +26,7 @@ import math
 from collections.abc import Mapping
 from typing import Any, Protocol
 
+from .._numbers import as_float as _num
 from ..diagnosis import Best, Diagnosis
 from ..findings import Finding
 from ..run import EPOCH, EVAL_LOSS, GRAD_NORM, LEARNING_RATE, TRAIN_LOSS, Run, RunConfig
@@ -259,24 +260,6 @@ def _f(v: Any) -> float:
     return x
 
 
-def _num(v: Any) -> float | None:
-    """A float from a number, a numeric string (transformers 5 logs strings) or a 0-d tensor; else None."""
-    if isinstance(v, bool):
-        return None
-    if isinstance(v, (int, float)):
-        return float(v)
-    if isinstance(v, str):
-        try:
-            return float(v)
-        except ValueError:
-            return None
-    item = getattr(v, "item", None)
-    if callable(item):
-        try:
-            return float(item())
-        except (TypeError, ValueError):
-            return None
-    return None
 
 
 __all__ = ["Action", "Guard", "Notifier", "Policy"]

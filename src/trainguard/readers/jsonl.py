@@ -20,6 +20,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from .._numbers import as_float as _num
 from ..errors import NoMetricsError
 from ..run import EPOCH, Run
 from ._collect import Collector, first_run, metric_name
@@ -81,17 +82,6 @@ def sniff(data: bytes, path: Path | None = None) -> float:
     return 0.0
 
 
-def _num(v: Any) -> float | None:
-    if isinstance(v, bool):
-        return None
-    if isinstance(v, (int, float)):
-        return float(v)
-    if isinstance(v, str):
-        try:
-            return float(v)
-        except ValueError:
-            return None
-    return None
 
 
 def _seconds(v: Any) -> float | None:

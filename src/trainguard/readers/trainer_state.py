@@ -14,6 +14,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from .._numbers import as_float as _num
 from ..errors import InputError
 from ..run import EPOCH, Checkpoint, Run
 from ._io import decode, open_binary
@@ -36,17 +37,6 @@ def sniff(data: bytes, path: Path) -> float:
     return 0.0
 
 
-def _num(v: Any) -> float | None:
-    if isinstance(v, bool):
-        return None
-    if isinstance(v, (int, float)):
-        return float(v)
-    if isinstance(v, str):
-        try:
-            return float(v)
-        except ValueError:
-            return None
-    return None
 
 
 def read(path: Path) -> Run:
