@@ -260,7 +260,8 @@ def write_seed000(folder: Path) -> Path:
             buf += f"\r  {int(100 * j / total)}%|          | {j}/{total} [{j * 3 // 60:02d}:{j * 3 % 60:02d}<12:34:56,  2.95s/it]"
         rec = {"loss": f"{loss:.4g}", "grad_norm": f"{gn:.4g}", "learning_rate": f"{lr:.4g}", "epoch": f"{epoch:.4g}"}
         lines.append(buf + "\r" + str(rec))
-        buf = ""
+        # tqdm redraws the bar at the same step right after a log line, as real captures show
+        buf = f"  {int(100 * step / total)}%|          | {step}/{total} [{step * 3 // 60:02d}:{step * 3 % 60:02d}<12:34:56,  2.95s/it]"
     lines.append(buf + f"\r  2%|2         | 410/{total} [20:10<12:25:00,  2.95s/it]")
     (folder / "colab_train.log").write_text("\n".join(lines))  # no final newline: the session died
     args = {

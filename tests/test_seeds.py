@@ -116,6 +116,8 @@ def test_seed000_leakage_not_just_overfitting(tmp_path: Path) -> None:
     drop = c["suspicious_fast_drop"]["evidence"]
     assert drop["from_value"] == pytest.approx(3.64, rel=0.02)
     assert drop["to_value"] < 0.01
+    m = rep["metrics"]["train_loss"]  # logging_steps=25 recovered from tqdm, session killed at 410
+    assert (m["points"], m["first_step"], m["last_step"]) == (16, 25, 400)
 
 
 def test_seed002_plateau_and_instability(tmp_path: Path) -> None:
