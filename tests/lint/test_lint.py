@@ -227,3 +227,22 @@ def test_lint_config_on_an_in_memory_config() -> None:
                 "deepspeed_scheduler": "WarmupDecayLR"}, "train.yaml")
     rules = {r.rule for r in lint_config(cfg)}
     assert {"TG101", "TG202", "TG303", "TG401"} <= rules
+
+
+def test_lr_tier_from_a_local_model_folder(tmp_path: Path) -> None:
+    """A local path has no size in its name: the size comes from its config.json, so a tiny
+    from-scratch model at 6e-3 passes while a GPT-2-small-sized one at 6e-3 is flagged."""
+    import json
+
+    from trainguard.lint import lint_files
+
+    def lint_with(model_cfg: dict) -> set[str]:
+        mdir = tmp_path / f"m{model_cfg['n_embd']}"
+        mdir.mkdir()
+        (mdir / "config.json").write_text(json.dumps(model_cfg))
+        args = tmp_path / f"train{model_cfg['n_embd']}.yaml"  # trainguard's own YAML: says full vs LoRA
+        args.write_text(f"model: {mdir}\ndata: qa.md\nmethod: full\nlearning_rate: 6.0e-3\nwarmup_ratio: 0.05\n")
+        return {r.rule for r in lint_files([args])}
+
+    assert "TG501" not in lint_with({"model_type": "gpt2", "n_embd": 64, "n_layer": 2, "vocab_size": 512})
+    assert "TG501" in lint_with({"model_type": "gpt2", "n_embd": 768, "n_layer": 12, "vocab_size": 50257})

@@ -145,7 +145,34 @@ def model_size_b(name: Any) -> float | None:
     for k, v in _KNOWN_SIZES.items():  # longest names first in the table
         if base.startswith(k):
             return v
-    return None
+    return _local_model_size_b(name)
+
+
+def _local_model_size_b(name: str) -> float | None:
+    """Parameters in billions estimated from ``config.json`` when ``name`` is a local model folder.
+
+    A decoder block holds about 12·d² weights (attention 4·d², MLP 8·d², or
+    3·d·intermediate for gated MLPs) plus the embeddings: close enough to pick
+    an LR tier, and it lets a local path (no size in its name) be judged at all.
+    """
+    import json
+    from pathlib import Path
+
+    cfg_path = Path(name) / "config.json"
+    try:
+        cfg = json.loads(cfg_path.read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(cfg, dict):
+        return None
+    d = cfg.get("hidden_size") or cfg.get("n_embd") or cfg.get("d_model")
+    layers = cfg.get("num_hidden_layers") or cfg.get("n_layer") or cfg.get("num_layers")
+    vocab = cfg.get("vocab_size") or 0
+    if not isinstance(d, int) or not isinstance(layers, int):
+        return None
+    inter = cfg.get("intermediate_size")
+    mlp = 3 * d * inter if isinstance(inter, int) else 8 * d * d
+    return (layers * (4 * d * d + mlp) + int(vocab) * d) / 1e9
 
 
 def lr_limit(lc: LintConfig) -> tuple[float, str] | None:
@@ -174,6 +201,8 @@ def lr_limit(lc: LintConfig) -> tuple[float, str] | None:
         return 1e-5, f"full fine-tuning at ~{size:g}B is usually done at ~1e-5"
     if size >= 1:
         return 5e-5, f"full fine-tuning at ~{size:g}B is usually done at 1e-5..2e-5 (Alpaca, Llama-2-chat: 2e-5)"
+    if size < 0.01:  # a few million parameters or fewer: toy/tiny models train at 1e-3..1e-2
+        return 1e-2, f"a model this small (~{size * 1e3:.2g}M parameters) tolerates up to ~1e-2"
     return 2e-4, f"GPT-2-sized models (~{size * 1000:.0f}M) are usually fine-tuned at 5e-5..1e-4"
 
 
