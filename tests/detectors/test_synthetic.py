@@ -51,6 +51,18 @@ def test_seed002_shape_eval_bounce_is_instability_and_plateau() -> None:
     assert f["plateau"].severity is Severity.WARNING and f["plateau"].evidence["kind"] == "from_start"
 
 
+def test_a_wobble_on_an_overfitting_climb_is_not_instability() -> None:
+    """Seed 003's eval goes 0.4417 -> 0.4581 -> 0.4376 at 3x its best: that is overfitting, not instability."""
+    from tests.seedlogs import SEED003_TABLE
+
+    ev = [(int(e * 2), v) for e, _, v, _, _ in SEED003_TABLE if v is not None]
+    steps = [s for s, _ in ev]
+    run = make_run({"eval_loss": (steps, [v for _, v in ev]), "train_loss": (steps, [0.1] * len(steps))})
+    f = findings(run)
+    assert "overfitting" in f
+    assert f.get("instability") is None or f["instability"].evidence.get("kind") != "eval_jump"
+
+
 def test_seed004_shape_perplexity_explosion() -> None:
     steps = list(range(1000, 10001, 1000))
     ppl = [2.55e19 * math.exp(0.0002 * (s - 1000)) if s < 8800 else 2.55e19 * math.exp(1.56 + (s - 8800) * 0.0198) for s in steps]

@@ -119,6 +119,9 @@ def _eval_bounce(run: Run, min_jump: float) -> Finding | None:
             continue
         if float(o[i + 1]) > float(o[i]) - 0.5 * jump:
             continue  # no recovery: not a bounce
+        best = float(o[:i].min())
+        if float(o[i - 1]) - best > max(5 * sigma, 0.1 * abs(best)):
+            continue  # a wobble on an overfitting climb far above the best: overfitting's finding, not instability
         progress = float(o[0] - o[: i].min())
         # share of the progress so far that the jump undid; None when there was barely any progress to undo
         reversed_frac = jump / progress if progress > 0.5 * jump else None
