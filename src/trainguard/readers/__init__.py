@@ -54,7 +54,7 @@ def pick_reader(path: Path, data: bytes) -> ModuleType:
         raise NoMetricsError(path, "unknown format: no metrics found; try --pattern REGEX with named groups")
     if len(scored) > 1 and scored[1][0] == scored[0][0] and scored[0][0] < 0.99:
         a, b = scored[0][2].NAME, scored[1][2].NAME
-        raise InputError(path, f"ambiguous format: both {a} and {b} match equally; pass --format")
+        raise InputError(path, f"ambiguous format: both {a} and {b} match equally; pass --reader NAME")
     return scored[0][2]
 
 
@@ -73,7 +73,7 @@ def read_file(path: Path, *, fmt: str | None = None, pattern: str | None = None)
     if fmt is not None:
         by_name = {m.NAME: m for m in readers()}
         if fmt not in by_name:
-            raise InputError(path, f"unknown --format {fmt!r}; known: {', '.join(sorted(by_name))}")
+            raise InputError(path, f"unknown --reader {fmt!r}; known: {', '.join(sorted(by_name))}")
         return by_name[fmt].read(path)
     if looks_binary(data) and not _binary_ok(path, data):
         raise InputError(path, "binary data, not a text log (is it a pickle such as training_args.bin? it is never loaded)")
