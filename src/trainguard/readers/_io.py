@@ -72,3 +72,23 @@ def looks_binary(data: bytes) -> bool:
 def decode(data: bytes) -> str:
     """Bytes to text: UTF-8, with undecodable bytes replaced (a log with stray Latin-1 still reads)."""
     return data.decode("utf-8", errors="replace")
+
+
+def read_text(path: str | Path) -> str:
+    """The whole (decompressed) file as text, undecodable bytes replaced.
+
+    The line and table readers parse whole files: their hot loops work on one
+    string, and a log that fits a run's points fits memory.
+    """
+    with open_binary(path) as f:
+        return decode(f.read())
+
+
+def read_json(path: str | Path) -> object:
+    """The parsed JSON document at ``path``; a malformed or truncated one is one InputError line."""
+    import json
+
+    try:
+        return json.loads(read_text(path))
+    except json.JSONDecodeError as e:
+        raise InputError(path, f"not valid JSON ({e.msg} at line {e.lineno}, column {e.colno}); truncated?") from None

@@ -24,7 +24,7 @@ from .._numbers import as_float as _num
 from ..errors import NoMetricsError
 from ..run import EPOCH, Run
 from ._collect import Collector, first_run, metric_name
-from ._io import decode, open_binary
+from ._io import read_text
 
 NAME = "jsonl"
 
@@ -103,8 +103,7 @@ def read(path: Path | str) -> Run:
 def read_all(path: Path | str) -> list[Run]:
     """Every run in the JSON-lines file at ``path``, oldest first."""
     p = Path(path)
-    with open_binary(p) as f:
-        text = decode(f.read())
+    text = read_text(p)
     records: list[tuple[int, Any]] = []
     bad = 0
     stripped = text.lstrip()

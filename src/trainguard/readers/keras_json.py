@@ -10,14 +10,13 @@ notes, so detectors and reports speak of epochs, not steps. A file saved as
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
-from ..errors import InputError, NoMetricsError
+from ..errors import NoMetricsError
 from ..run import Run, Series
 from ._collect import metric_name
-from ._io import decode, open_binary
+from ._io import read_json
 
 NAME = "keras_history"
 
@@ -49,12 +48,7 @@ def sniff(data: bytes, path: Path | None = None) -> float:
 def read(path: Path | str) -> Run:
     """The history at ``path`` as a Run whose steps are epochs (1-based)."""
     p = Path(path)
-    with open_binary(p) as f:
-        raw = f.read()
-    try:
-        obj = json.loads(decode(raw))
-    except json.JSONDecodeError as e:
-        raise InputError(p, f"not valid JSON ({e.msg} at line {e.lineno}); truncated?") from None
+    obj = read_json(p)
     hist = _history(obj)
     if hist is None:
         raise NoMetricsError(p, "JSON is not a Keras history (an object of per-epoch lists)")

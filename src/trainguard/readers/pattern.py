@@ -15,7 +15,7 @@ from pathlib import Path
 from ..errors import InputError, NoMetricsError
 from ..run import EPOCH, Run
 from ._collect import Collector, first_run, metric_name
-from ._io import decode, open_binary
+from ._io import read_text
 from ._stream import Point
 
 NAME = "pattern"
@@ -101,8 +101,7 @@ def read(path: Path | str, *, pattern: str) -> Run:
 def read_all(path: Path | str, *, pattern: str) -> list[Run]:
     p = Path(path)
     rx = compile_pattern(pattern, p)
-    with open_binary(p) as f:
-        text = decode(f.read())
+    text = read_text(p)
     col = Collector(p.stem, NAME, str(p))
     n = 0
     for i, line in enumerate(re.split(r"\r\n|\r|\n", text), 1):

@@ -25,7 +25,7 @@ import numpy as np
 from ..errors import InputError, NoMetricsError
 from ..run import EPOCH, Run, Series
 from ._collect import Collector, first_run, metric_name
-from ._io import decode, open_binary
+from ._io import read_text
 
 NAME = "table"
 
@@ -91,8 +91,7 @@ def read(path: Path | str, *, fmt: str = NAME) -> Run:
 def read_all(path: Path | str, *, fmt: str = NAME) -> list[Run]:
     """Every run in the table at ``path`` (more than one when the step counter restarts from the beginning)."""
     p = Path(path)
-    with open_binary(p) as f:
-        text = decode(f.read())
+    text = read_text(p)
     notes: list[str] = []
     fast = _numeric_matrix(text)
     if fast is not None:

@@ -34,7 +34,7 @@ from pathlib import Path
 from ..errors import NoMetricsError
 from ..run import EPOCH, STEP_TIME, TRAIN_LOSS, Run
 from ._collect import Collector, first_run, metric_name
-from ._io import decode, open_binary
+from ._io import decode, read_text
 from ._stream import Point
 
 NAME = "text"
@@ -380,8 +380,7 @@ def read(path: Path | str) -> Run:
 def read_all(path: Path | str) -> list[Run]:
     """Every run in the free-text log at ``path``, oldest first."""
     p = Path(path)
-    with open_binary(p) as f:
-        text = decode(f.read())
+    text = read_text(p)
     recs, parser = records(text)
     if not recs:
         raise NoMetricsError(p, "no metrics found; try --pattern REGEX with named groups (step, loss, ...)")

@@ -9,7 +9,6 @@ epoch where possible, else counted as skipped).
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,7 @@ from typing import Any
 from .._numbers import as_float as _num
 from ..errors import InputError
 from ..run import EPOCH, Checkpoint, Run
-from ._io import decode, open_binary
+from ._io import read_json
 from ._names import canonical
 
 NAME = "hf_trainer_state"
@@ -40,12 +39,7 @@ def sniff(data: bytes, path: Path) -> float:
 
 
 def read(path: Path) -> Run:
-    with open_binary(path) as f:
-        raw = f.read()
-    try:
-        state = json.loads(decode(raw))
-    except json.JSONDecodeError as e:
-        raise InputError(path, f"not valid JSON ({e.msg} at line {e.lineno}, column {e.colno}); truncated?") from None
+    state = read_json(path)
     if not isinstance(state, dict) or not isinstance(state.get("log_history"), list):
         raise InputError(path, "JSON without a log_history list; not a trainer_state.json")
     run = Run(name=_run_name(path), format=NAME, sources=[str(path)])
