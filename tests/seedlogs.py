@@ -112,6 +112,43 @@ def _ts(t: datetime) -> str:
     return t.strftime("%Y-%m-%d %H:%M:%S,") + f"{t.microsecond // 1000:03d}"
 
 
+# The run's TrainingArguments and LoraConfig, as the seed reports them (also used by tests/report/builders.py).
+SEED003_ARGS: dict = {
+    "output_dir": "./output",
+    "learning_rate": 0.0002,
+    "lr_scheduler_type": "constant",
+    "warmup_steps": 0,
+    "num_train_epochs": 100,
+    "per_device_train_batch_size": 2,
+    "per_device_eval_batch_size": 2,
+    "gradient_accumulation_steps": 10,
+    "weight_decay": 0.01,
+    "eval_strategy": "steps",
+    "eval_steps": 10,
+    "save_strategy": "steps",
+    "save_steps": 100,
+    "logging_steps": 1,
+    "optim": "adamw_8bit",
+    "bf16": True,
+    "gradient_checkpointing": True,
+    "max_grad_norm": 1.0,
+    "deepspeed": "ds_config.json",
+    "load_best_model_at_end": False,
+    "report_to": [],
+}
+
+SEED003_ADAPTER: dict = {
+    "peft_type": "LORA",
+    "task_type": "CAUSAL_LM",
+    "base_model_name_or_path": "marcelbinz/Llama-3.1-Centaur-70B-adapter",
+    "r": 8,
+    "lora_alpha": 8,
+    "lora_dropout": 0.0,
+    "target_modules": ["q_proj", "k_proj", "v_proj", "o_proj"],
+    "bias": "none",
+}
+
+
 def write_seed003(folder: Path, *, with_configs: bool = True, with_checkpoints: bool = True) -> Path:
     """The seed-003 output folder: ``train_v4_7471.out``, ds_config.json, training_args.json,
     adapter_config.json, checkpoint-100/ and checkpoint-200/ (adapter weights, a pickle
@@ -176,40 +213,9 @@ def write_seed003(folder: Path, *, with_configs: bool = True, with_checkpoints: 
             "gradient_clipping": "auto",
         }
         (folder / "ds_config.json").write_text(json.dumps(ds, indent=2))
-        args = {
-            "output_dir": "./output",
-            "learning_rate": 0.0002,
-            "lr_scheduler_type": "constant",
-            "warmup_steps": 0,
-            "num_train_epochs": 100,
-            "per_device_train_batch_size": 2,
-            "per_device_eval_batch_size": 2,
-            "gradient_accumulation_steps": 10,
-            "weight_decay": 0.01,
-            "eval_strategy": "steps",
-            "eval_steps": 10,
-            "save_strategy": "steps",
-            "save_steps": 100,
-            "logging_steps": 1,
-            "optim": "adamw_8bit",
-            "bf16": True,
-            "gradient_checkpointing": True,
-            "max_grad_norm": 1.0,
-            "deepspeed": "ds_config.json",
-            "load_best_model_at_end": False,
-            "report_to": [],
-        }
+        args = SEED003_ARGS
         (folder / "training_args.json").write_text(json.dumps(args, indent=2))
-        adapter = {
-            "peft_type": "LORA",
-            "task_type": "CAUSAL_LM",
-            "base_model_name_or_path": "marcelbinz/Llama-3.1-Centaur-70B-adapter",
-            "r": 8,
-            "lora_alpha": 8,
-            "lora_dropout": 0.0,
-            "target_modules": ["q_proj", "k_proj", "v_proj", "o_proj"],
-            "bias": "none",
-        }
+        adapter = SEED003_ADAPTER
         (folder / "adapter_config.json").write_text(json.dumps(adapter, indent=2))
     if with_checkpoints:
         for step in (100, 200):

@@ -15,6 +15,12 @@ from trainguard.run import Checkpoint, Run
 ARGS = "training_args.json"
 ADAPTER = "adapter_config.json"
 DS = "ds_config.json"
+# The canonical keys the builders copied by hand before (insertion order kept for rendered tables).
+_HF_KEYS = (
+    "learning_rate", "lr_scheduler_type", "warmup_steps", "num_train_epochs", "per_device_train_batch_size",
+    "gradient_accumulation_steps", "weight_decay", "eval_strategy", "eval_steps", "save_strategy", "save_steps",
+    "load_best_model_at_end", "max_grad_norm", "bf16",
+)
 
 
 def seed003_run(*, with_config: bool = True) -> Run:
@@ -38,27 +44,12 @@ def seed003_run(*, with_config: bool = True) -> Run:
         run.checkpoints[s] = Checkpoint(s, f"output/checkpoint-{s}")
     if with_config:
         c = run.config
-        c.update(
-            {
-                "framework": "deepspeed",
-                "learning_rate": 2e-4,
-                "lr_scheduler_type": "constant",
-                "warmup_steps": 0,
-                "num_train_epochs": 100,
-                "per_device_train_batch_size": 2,
-                "gradient_accumulation_steps": 10,
-                "weight_decay": 0.01,
-                "eval_strategy": "steps",
-                "eval_steps": 10,
-                "save_strategy": "steps",
-                "save_steps": 100,
-                "load_best_model_at_end": False,
-                "max_grad_norm": 1.0,
-                "bf16": True,
-            },
-            ARGS,
-        )
-        c.update({"lora_r": 8, "lora_alpha": 8, "lora_dropout": 0.0, "model_name": "marcelbinz/Llama-3.1-Centaur-70B-adapter"}, ADAPTER)
+        # the same TrainingArguments the seed-003 log folder carries (one source: tests/seedlogs.py)
+        c.update({k: seedlogs.SEED003_ARGS[k] for k in _HF_KEYS}, ARGS)
+        c.set("framework", "deepspeed", ARGS)
+        lora = seedlogs.SEED003_ADAPTER
+        c.update({"lora_r": lora["r"], "lora_alpha": lora["lora_alpha"], "lora_dropout": lora["lora_dropout"],
+                  "model_name": lora["base_model_name_or_path"]}, ADAPTER)
         c.set("deepspeed_scheduler", "WarmupDecayLR", DS)
         c.set("world_size", 8, "launcher: dist_world_size=8")
         c.set("launch_command", "deepspeed Finetuning_V5.py 0.0002 8870 2 2 10 0.01 100", "log line 3")
