@@ -45,6 +45,12 @@ def cell(x: Any) -> str:
     return s.replace("|", "\\|").replace("\r", " ").replace("\n", " ")
 
 
+def _head(out: list[str], *cols: str) -> None:
+    """A Markdown table header and its separator row; names are escaped (timeline columns are metric names from the log)."""
+    out.append("| " + " | ".join(cell(c) for c in cols) + " |")
+    out.append("|" + "---|" * len(cols))
+
+
 def _esc(s: str) -> str:
     """Running text from a log: HTML-escaped (Markdown renderers pass raw HTML through)."""
     return html.escape(s, quote=False)
@@ -105,8 +111,7 @@ def _config(d: Diagnosis, out: list[str]) -> None:
         return
     order = {k: i for i, k in enumerate(CONFIG_KEYS)}
     rows = sorted(cfg.items(), key=lambda kv: (order.get(kv[0], len(order)), kv[0]))
-    out.append("| Key | Value | Source |")
-    out.append("|---|---|---|")
+    _head(out, "Key", "Value", "Source")
     long_values: list[tuple[str, Any]] = []
     for k, s in rows:
         if isinstance(s.value, (dict, list)) and len(str(s.value)) > 60:
@@ -132,8 +137,7 @@ def _findings(d: Diagnosis, out: list[str]) -> None:
     if not d.findings:
         out.append("No problems found.\n")
         return
-    out.append("| Severity | Code | Steps | What | Key numbers |")
-    out.append("|---|---|---|---|---|")
+    _head(out, "Severity", "Code", "Steps", "What", "Key numbers")
     for f in d.findings:
         out.append(
             f"| {f.severity.value} | `{f.code}` | {cell(t.steps(f.start_step, f.end_step))} | {cell(f.message)} | "
@@ -192,8 +196,7 @@ def _timeline(d: Diagnosis, out: list[str]) -> None:
     if total > len(steps):
         out.append(f"{len(steps)} of {total} points shown (evenly spaced, plus the best).\n")
     head = ["Step"] + (["Epoch"] if epochs is not None else []) + [c for c, _ in cols] + ["Phase"]
-    out.append("| " + " | ".join(cell(c) for c in head) + " |")
-    out.append("|" + "---|" * len(head))
+    _head(out, *head)
     for s in steps:
         row = [str(s) + (" **best**" if s == best else "")]
         if epochs is not None:
@@ -238,8 +241,7 @@ def _lr(d: Diagnosis, out: list[str]) -> None:
         ctype = (lr.configured or {}).get("type")
         expected = peak if ctype in ("constant", "constant_with_warmup") else None
         idx = sorted(set(np.linspace(0, len(s) - 1, min(6, len(s))).round().astype(int).tolist()))
-        out.append("| Step | Logged LR | % of peak |" + (" Expected (constant) |" if expected else ""))
-        out.append("|---|---|---|" + ("---|" if expected else ""))
+        _head(out, "Step", "Logged LR", "% of peak", *(["Expected (constant)"] if expected else []))
         for i in idx:
             v = float(s.values[i])
             row = f"| {int(s.steps[i])} | {t.num(v)} | {v / peak:.0%} |" if peak > 0 else f"| {int(s.steps[i])} | {t.num(v)} | — |"
@@ -277,8 +279,7 @@ def _checkpoints(d: Diagnosis, out: list[str]) -> None:
     out.append("## Checkpoints\n")
     ev = run.history.get_series(EVAL_LOSS).sorted()
     if run.checkpoints:
-        out.append("| Checkpoint | Step | Eval loss there | Weights |")
-        out.append("|---|---|---|---|")
+        _head(out, "Checkpoint", "Step", "Eval loss there", "Weights")
         for step in sorted(run.checkpoints):
             ck = run.checkpoints[step]
             out.append(f"| {cell(ck.path)} | {step} | {cell(_at(ev, step))} | {'yes' if ck.has_weights else 'no'} |")
@@ -319,8 +320,7 @@ def _recommendations(d: Diagnosis, out: list[str]) -> None:
     if not d.recommendations:
         out.append("Nothing to change.\n")
         return
-    out.append("| Where | Key | Current | Suggested | Why |")
-    out.append("|---|---|---|---|---|")
+    _head(out, "Where", "Key", "Current", "Suggested", "Why")
     for r in d.recommendations:
         out.append(f"| {cell(r.framework)} | `{cell(r.key)}` | {cell(r.current)} | {cell(r.suggested)} | {cell(r.reason)} |")
     out.append("")
@@ -333,8 +333,7 @@ def _read(d: Diagnosis, out: list[str]) -> None:
     out.append("## How the log was read\n")
     m = d.metrics_summary()
     if m:
-        out.append("| Metric | Points | Steps | First | Last |")
-        out.append("|---|---|---|---|---|")
+        _head(out, "Metric", "Points", "Steps", "First", "Last")
         for name, v in m.items():
             out.append(f"| {cell(name)} | {v['points']} | {v['first_step']}–{v['last_step']} | {cell(v['first'])} | {cell(v['last'])} |")
         out.append("")
