@@ -31,6 +31,8 @@ CODES: tuple[str, ...] = (
     "memory_climb",
     "no_learning",
     "clipping_always_active",
+    "stall",  # live sinks: no new output or step for far longer than a step takes
+    "crashed",  # live sinks: the command exited non-zero, or was killed, without trainguard stopping it
 )
 
 
