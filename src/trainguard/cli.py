@@ -23,7 +23,7 @@ app = typer.Typer(
 )
 
 # Add a command by adding its module name here.
-_COMMANDS: tuple[str, ...] = ("analyze", "version", "run", "watch", "train", "compare", "lint", "demo")
+_COMMANDS: tuple[str, ...] = ("analyze", "version", "run", "watch", "train", "compare", "lint", "demo", "scan")
 
 for _name in _COMMANDS:
     importlib.import_module(f"trainguard.commands.{_name}").register(app)
