@@ -16,7 +16,7 @@ import pytest
 from trainguard.errors import ConfigError
 from trainguard.live.feed import LineFeed
 from trainguard.live.guard import Guard
-from trainguard.live.notify import Notifier, format_action, load_urls, redact
+from trainguard.live.notify import Notifier, format_action, host, load_urls, redact
 
 LOG = Path(__file__).parent / "data" / "hf_overfit_stdout.log"  # genuine HF Trainer stdout (overfits)
 
@@ -237,7 +237,29 @@ def test_format_action_carries_the_key_numbers() -> None:
     # give the run a pace so the message can price the waste
     for i, s in enumerate(range(0, 200, 10)):
         guard.run.history.add("step_time", s, 0.5, wall_time=1000.0 + 5.0 * i)
-    title, body, level = format_action(stop, run_name="r1", step=stop.step, best=guard.best, run=guard.run)
-    assert level == "stop" and title.startswith("[trainguard] r1: STOP (overfitting)")
+    title, body, level = format_action(stop, run_name="r1", step=stop.step, best=guard.best, run=guard.run,
+                                       taken="stopping the trainer", checkpoint="out/checkpoint-100")
+    assert level == "stop" and title.startswith(f"trainguard: r1 on {host()}: STOP (overfitting)")
     assert f"at step {stop.step}" in title and "best eval_loss: 2.842 at step 100" in body
+    # a phone shows the first line: run, host, the action taken, where the best model is
+    assert body.splitlines()[0] == f"r1 on {host()}: stopping the trainer; best checkpoint: out/checkpoint-100"
     assert "GPU-hours" in body
+
+
+def test_an_alert_that_keeps_getting_worse_is_sent_again_at_once() -> None:
+    from trainguard.findings import Finding, Severity
+    from trainguard.live.policy import Action
+
+    fake, clock = _Fake(), _Clock()
+    n = Notifier(["json://127.0.0.1:1/x"], min_interval_s=300, backend=fake, clock=clock)
+
+    def alert(pct: float) -> Action:
+        f = Finding("overfitting", Severity.WARNING, f"eval {pct}% worse", evidence={"worse_pct": pct})
+        return Action(100, alert=True, reason=f"alert: eval {pct}% worse", findings=(f,))
+
+    assert n.notify_action(alert(2.0), run_name="r", step=100)
+    assert not n.notify_action(alert(2.2), run_name="r", step=120)  # about the same: muted by the window
+    assert n.notify_action(alert(4.0), run_name="r", step=140)  # twice as bad: escalates
+    assert n.flush(5)
+    n.close()
+    assert [lvl for _, _, lvl in fake.got] == ["warning", "error"] and "WORSE" in fake.got[1][0]

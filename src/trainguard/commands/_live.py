@@ -31,30 +31,126 @@ def build_notifier(urls: list[str] | None) -> Any:
     return Notifier.from_config(urls or ())
 
 
-def action_printer(guard: Any, notifier: Any, say: Any) -> Any:
-    """The ``on_action`` hook: one stderr line per alert (stops are announced by the sink) and a notification."""
+def action_printer(guard: Any, notifier: Any, say: Any, *, taken: Any = None) -> Any:
+    """The ``on_action`` hook: one stderr line per alert (stops are announced by the sink) and a notification.
+
+    ``taken(action)`` says what the sink does about it (the first line of
+    the notification); the best checkpoint's path is added when the run
+    knows the folder of its best step.
+    """
 
     def on_action(action: Any) -> None:
-        if action.alert and not action.stop:
+        if action.alert and not action.stop and not _is_stall(action):
             say(f"trainguard: {action.reason}")
         if notifier is not None:
-            notifier.notify_action(action, run_name=guard.run.name, step=action.step, best=guard.best, run=guard.run)
+            notifier.notify_action(action, run_name=guard.run.name, step=action.step, best=guard.best, run=guard.run,
+                                   taken=None if taken is None else taken(action), checkpoint=best_checkpoint(guard))
 
     return on_action
+
+
+def _is_stall(action: Any) -> bool:
+    return any(getattr(f, "code", "") == "stall" for f in getattr(action, "findings", ()) or ())
+
+
+def best_checkpoint(guard: Any) -> str | None:
+    """The folder of the best step's checkpoint, when one was saved (the callback reports its saves)."""
+    b = guard.best
+    if b is None:
+        return None
+    ck = guard.run.checkpoints.get(b.step)
+    return None if ck is None else str(getattr(ck, "path", ck))
+
+
+def outcome(result: Any, guard: Any) -> tuple[str, list[Any]]:
+    """The final line of ``trainguard run``, saying what really happened, and the findings that go with it.
+
+    A run that crashed, was killed or was interrupted gets a ``crashed``
+    finding (so its report is never HEALTHY); a stall the guard acted on
+    keeps its ``stall`` finding.
+    """
+    from ..findings import Finding, Severity
+    from ..run import Checkpoint
+
+    end = result.end or {}
+    for step, path in result.checkpoints.items():
+        guard.run.checkpoints.setdefault(step, Checkpoint(step, path))
+    b = guard.best
+    last = guard.run.last_step
+    at = f" at step {last}" if last is not None else ""
+    ckpt = end.get("best_checkpoint") or best_checkpoint(guard)
+    best = ""
+    if b is not None:
+        best = f"best {b.metric} {b.value:.6g} at step {b.step}"
+        best = f"best checkpoint at {ckpt} ({best}{', loaded' if end.get('loaded_best') else ''})" if ckpt else \
+            f"{best} (no checkpoint of it on disk that trainguard knows of)"
+    report = f"; report at {end['report']}" if end.get("report") else ""
+    extra: list[Any] = []
+    stop = result.stop
+    if stop is not None:
+        extra += [f for f in getattr(stop, "findings", ()) or () if getattr(f, "code", "") == "stall"]
+    code = result.exit_code
+    if stop is not None and (result.signals or result.stop_acked_step is not None or result.attached):
+        step = result.stop_acked_step if result.stop_acked_step is not None else stop.step
+        how = "" if not result.signals else f" with {', then '.join(result.signals)}"
+        head = f"trainguard: stopped by trainguard at step {step}{how}" + (f", {best}" if best else "") + report
+        head += f"; exit code {code}"
+        if code != 0 and not result.signals:
+            extra.append(Finding("crashed", Severity.CRITICAL, f"the command crashed while stopping (exit code {code}).",
+                                 start_step=last, end_step=last, evidence={"exit_code": code}))
+        return head, extra
+    if stop is not None:
+        head = (f"trainguard: the guard decided to stop at step {stop.step}, but the command had already exited "
+                f"(exit code {code})")
+    elif code == 0:
+        head = f"trainguard: the command finished{at} (exit code 0)" + (f"; {best}" if best else "") + report
+        return head, extra
+    else:
+        head = ""
+    if code == 0:
+        return head, extra
+    if result.interrupted:
+        what, sev = f"was interrupted{at} (exit code {code})", Severity.WARNING
+    elif result.returncode is not None and result.returncode < 0:
+        import signal
+
+        name = signal.Signals(-result.returncode).name
+        what, sev = f"was killed by {name}{at} (exit code {code})", Severity.CRITICAL
+    else:
+        what, sev = f"exited with code {code}: crashed{at}", Severity.CRITICAL
+    extra.append(Finding("crashed", sev, f"The command {what}.", start_step=last, end_step=last,
+                         evidence={"exit_code": code}))
+    return head or (f"trainguard: the command {what}" + (f"; {best}" if best else "")), extra
+
+
+def send_finished(notifier: Any, guard: Any, headline: str, *, failed: bool = False) -> None:
+    """The run-finished summary: its first line is the run, the host and what happened."""
+    from ..live.notify import host
+
+    name = guard.run.name
+    what = headline.removeprefix("trainguard: ")
+    notifier.notify_text(f"trainguard: {name} on {host()}: {'FAILED' if failed else 'finished'}",
+                         f"{name} on {host()}: {what}", level="error" if failed else "info", key=f"{name}:finished")
 
 
 def say(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
 
-def finish(guard: Any, *, report: str | None, headline: str) -> Any:
-    """Print ``headline`` and the diagnosis to stderr, write ``report``; returns the Diagnosis (None without data)."""
+def finish(guard: Any, *, report: str | None, headline: str, extra_findings: list[Any] | None = None) -> Any:
+    """Print ``headline`` and the diagnosis to stderr, write ``report``; returns the Diagnosis (None without data).
+
+    ``extra_findings`` are the sink's own (a crash, a stall): they join the
+    diagnosis, so a run that crashed is never reported healthy.
+    """
     say(headline)
     if guard.points == 0:
         say("trainguard: no metrics were recognised in the output; nothing to diagnose")
         return None
     try:
         diagnosis = guard.diagnose()
+        if extra_findings:
+            diagnosis.findings = [*extra_findings, *diagnosis.findings]
     except Exception as e:  # the training already ran: never lose the headline over a reporting bug
         say(f"trainguard: could not diagnose the run ({type(e).__name__}: {e})")
         return None

@@ -150,6 +150,7 @@ class Notifier:
         self._stops: set[str] = set()
         self._window: list[float] = []
         self._warned = False
+        self._escalation: dict[str, tuple[int, float]] = {}  # alert key -> (severity rank, size) last sent
         self._lock = threading.Lock()
         self._queue: queue.Queue[Message | None] = queue.Queue(maxsize=queue_size)
         self._thread: threading.Thread | None = None
@@ -216,14 +217,39 @@ class Notifier:
         return not capped or len(self._window) < self.burst
 
     def notify_action(self, action: Any, *, run_name: str, step: int | None = None,
-                      best: Any = None, run: Any = None) -> bool:
-        """Send what a Guard ``Action`` says (a stop, or an alert), with the key numbers; see :func:`format_action`."""
+                      best: Any = None, run: Any = None, taken: str | None = None,
+                      checkpoint: str | None = None) -> bool:
+        """Send what a Guard ``Action`` says (a stop, or an alert), with the key numbers; see :func:`format_action`.
+
+        ``taken`` is what the sink really did ("stopping the trainer: it saves
+        and exits"), ``checkpoint`` the best checkpoint's path: both go on the
+        first line, the one a phone shows. An alert whose finding keeps getting
+        worse (its size grew by half since the last one sent, or its severity
+        rose) is sent again at once, marked as worse, instead of being muted
+        by the de-duplication window.
+        """
         if not (getattr(action, "stop", False) or getattr(action, "alert", False)):
             return False
-        title, body, level = format_action(action, run_name=run_name, step=step, best=best, run=run)
+        title, body, level = format_action(action, run_name=run_name, step=step, best=best, run=run,
+                                           taken=taken, checkpoint=checkpoint)
         codes = ",".join(sorted({getattr(f, "code", "?") for f in getattr(action, "findings", []) or []}))
-        key = f"{run_name}:stop" if level == "stop" else f"{run_name}:{level}:{codes or title}"
+        key = f"{run_name}:stop" if level == "stop" else f"{run_name}:{codes or title}"
+        if level != "stop":
+            size = _size(action)
+            with self._lock:
+                last = self._escalation.get(key)
+                worse = last is not None and (size[0] > last[0] or (size[1] > 0 and size[1] >= 1.5 * last[1]))
+                if last is None or worse:
+                    self._escalation[key] = size
+            if worse:
+                title = title.replace(": alert", ": WORSE", 1)
+                return self.send(title, body, "error", key=f"{key}:worse:{size}")
         return self.send(title, body, level, key=key)
+
+    def notify_text(self, title: str, first_line: str, lines: Iterable[str] = (), level: str = "info",
+                    *, key: str | None = None) -> bool:
+        """Send a message whose first body line is ``first_line`` (run, host, what happened, checkpoint)."""
+        return self.send(title, "\n".join([first_line, *lines]), level, key=key)
 
     def flush(self, timeout: float = 10.0) -> bool:
         """Wait until every queued message was handled (sent or failed); False on timeout."""
@@ -298,32 +324,63 @@ class Notifier:
         return bool(self._apprise.notify(body=body, title=title, notify_type=kind, timeout=self.timeout_s))
 
 
-def format_action(action: Any, *, run_name: str, step: int | None = None, best: Any = None,
-                  run: Any = None) -> tuple[str, str, str]:
-    """(title, body, level) for a Guard action: what happened, where the best eval was, what it cost.
+def host() -> str:
+    """This machine's short host name (which of the cluster's nodes sent the message)."""
+    import socket
 
-    ``best`` is anything with ``step`` and ``value`` (the Guard's ``best``);
-    with ``run``, the steps after the best are turned into GPU-hours when the
-    run knows its seconds per step (the number that makes a person act).
+    return socket.gethostname().split(".")[0] or "localhost"
+
+
+def format_action(action: Any, *, run_name: str, step: int | None = None, best: Any = None,
+                  run: Any = None, taken: str | None = None, checkpoint: str | None = None) -> tuple[str, str, str]:
+    """(title, body, level) for a Guard action, written for a phone's lock screen.
+
+    The first body line is the one that matters: the run, the host, the
+    action actually taken and the best checkpoint's path. Then the reason,
+    the best eval, and what the steps since the best cost, in GPU-hours when
+    the run knows its seconds per step (the number that makes a person act).
+    ``best`` is anything with ``step`` and ``value`` (the Guard's ``best``).
     """
     stop = bool(getattr(action, "stop", False))
     findings = list(getattr(action, "findings", []) or [])
     kind = findings[0].code if findings else ("stop" if stop else "alert")
     level = "stop" if stop else ("error" if any(_sev(f) >= 2 for f in findings) else "warning")
     at = f" at step {step}" if step is not None else ""
-    title = f"[trainguard] {run_name}: {'STOP' if stop else 'alert'} ({kind}){at}"
-    lines = [str(getattr(action, "reason", "") or kind)]
+    if taken is None:
+        taken = f"stop decided{at}" if stop else f"alert{at}, training continues"
+    title = f"trainguard: {run_name} on {host()}: {'STOP' if stop else 'alert'} ({kind.replace('_', ' ')}){at}"
+    first = f"{run_name} on {host()}: {taken}"
+    if checkpoint:
+        first += f"; best checkpoint: {checkpoint}"
+    lines = [first, str(getattr(action, "reason", "") or kind)]
     bstep, bval = getattr(best, "step", None), getattr(best, "value", None)
     if bstep is not None and bval is not None:
         lines.append(f"best {getattr(best, 'metric', 'eval_loss')}: {bval:.4g} at step {bstep}")
         gh = _wasted_gpu_hours(run, bstep, step)
         if gh is not None:
-            lines.append(f"spent since the best: {gh:.2f} GPU-hours")
-    for f in findings[:5]:
+            lines.append(f"spent since the best: {gh:.2f} GPU-hours" if gh >= 0.01 else
+                         "spent since the best: under 0.01 GPU-hours")
+    for f in findings[1:5]:
         lines.append(f"- {getattr(f, 'code', '?')}: {getattr(f, 'message', '')}")
-    if getattr(action, "save", False):
+    if getattr(action, "save", False) and not stop:
         lines.append("a checkpoint is being saved now")
     return title, "\n".join(lines), level
+
+
+def _size(action: Any) -> tuple[int, float]:
+    """How bad an alert is: (worst severity rank, its size: a worsening in percent, else the confidence)."""
+    rank, size = 0, 0.0
+    for f in getattr(action, "findings", []) or []:
+        rank = max(rank, _sev(f))
+        ev = getattr(f, "evidence", None) or {}
+        for k in ("worse_pct", "stalled_s", "ratio"):
+            v = ev.get(k) if isinstance(ev, dict) else None
+            if isinstance(v, (int, float)):
+                size = max(size, float(v))
+                break
+        else:
+            size = max(size, float(getattr(f, "confidence", 0.0) or 0.0))
+    return rank, size
 
 
 def _sev(finding: Any) -> int:
@@ -399,4 +456,4 @@ def _install_log_guard(urls: Iterable[str]) -> None:
             lg.addFilter(_FILTER)
 
 
-__all__ = ["LEVELS", "Message", "Notifier", "format_action", "load_urls", "redact", "split_urls"]
+__all__ = ["LEVELS", "Message", "Notifier", "format_action", "host", "load_urls", "redact", "split_urls"]

@@ -1,67 +1,84 @@
 """``trainguard run -- CMD``: run a training command under the guard, and stop it cleanly when told.
 
-:func:`run_command` starts ``CMD`` in its own session (so its process
-group holds every process it forks: torchrun/deepspeed/accelerate workers,
-dataloader workers), tees its output to ours **byte for byte**, parses it
-live through a :class:`~trainguard.live.feed.LineFeed`, and applies the
-Guard's decision with a signal ladder sent to the whole group:
+:func:`run_command` starts ``CMD`` in its own session (its process group
+holds every process it forks: torchrun/deepspeed/accelerate workers,
+dataloader workers) and tees its output to ours **byte for byte**.
 
-1. ``SIGINT``: Python raises ``KeyboardInterrupt`` in every rank, so
-   ``finally`` blocks and a script's own ``except KeyboardInterrupt: save``
-   run; torchrun and the DeepSpeed launcher forward it to their workers;
-2. ``SIGTERM`` after ``grace_s`` seconds, for a process that ignores SIGINT;
-3. ``SIGKILL`` after another ``grace_s``.
+**Zero-code instrumentation.** The child gets ``live/bootstrap`` first on its
+``PYTHONPATH``: its ``sitecustomize`` attaches the guard's callback to every
+HF/TRL and Lightning ``Trainer`` the script creates, in every rank (see
+``live/instrument.py``). The callback then reports to us through an events
+file (steps are the trainer's own, not guessed from stdout) and takes stop
+requests through a stop file (``live/control.py``): the trainer saves, writes
+its state and exits 0, with no traceback.
+
+**Signals are the fallback**, for non-Python jobs and plain loops, and for a
+trainer that does not answer a stop request within ``grace_s`` (a hung job):
+SIGINT to the group, then SIGTERM once ``grace_s`` passed and the group is
+still there, then SIGKILL (``live/signals.py``).
 
 Choices, and the trap each avoids:
 
 - stdout and stderr of the child share **one pipe**: HF prints metric dicts
   on stdout and the tqdm bar (which carries the step) on stderr, and only a
-  shared pipe keeps their order, which is what ties a dict to its step.
-  Everything goes to our stdout; trainguard's own messages go to stderr.
-- Output is read with ``os.read`` in chunks, never by line: a tqdm bar is
-  redrawn with ``\\r`` and no newline, and a line-buffered reader would hold
-  it back (and the progress bar would freeze).
-- ``PYTHONUNBUFFERED=1`` is set for the child (unless the user set it):
-  Python block-buffers stdout into a pipe, which would delay every metric
-  line by up to 8 KB of output.
-- Our own SIGINT/SIGTERM/SIGHUP are forwarded to the group (the child lives
-  in another session, so the terminal's Ctrl-C never reaches it): a first
-  Ctrl-C starts the ladder, a second one skips to the next rung.
-- **No orphans**: on Linux trainguard becomes a child subreaper while the
-  command runs, so processes whose parent died are re-parented to us and
-  can be reaped; when the command ends, whatever is left of its group is
-  sent SIGTERM, then SIGKILL. A process that calls ``setsid`` itself leaves
-  the group and cannot be tracked (nor by any launcher).
+  shared pipe keeps their order. Everything goes to our stdout; trainguard's
+  own messages go to stderr.
+- Output is read with ``os.read`` in chunks, never by line (a tqdm bar has
+  no newline), and **copied before it is parsed**: parsing runs on its own
+  thread behind a bounded queue, and when it falls behind, parsing (never
+  output) is dropped, so a chatty child is never held back.
+- ``PYTHONUNBUFFERED=1`` is set for the child (unless the user set it).
+- Our own SIGINT/SIGTERM/SIGHUP are forwarded to the group: a first Ctrl-C
+  starts the ladder, a second one skips to the next rung.
+- **No orphans**: trainguard is the child subreaper while the command runs;
+  when it ends, what is left of its group, and any process it left behind
+  that we adopted (a ``setsid`` daemon), is sent SIGTERM, then SIGKILL.
 
 Exit code (:attr:`ProcessResult.exit_code`): the command's own code; when
-it died of a signal N, ``128 + N`` (the shell's convention: 130 for SIGINT,
-143 for SIGTERM, 137 for SIGKILL); 127 when the command was not found and
-126 when it could not be executed (as ``timeout(1)`` does).
+it died of a signal N, ``128 + N`` (130 SIGINT, 143 SIGTERM, 137 SIGKILL);
+127 when the command was not found and 126 when it could not be executed.
 """
 
 from __future__ import annotations
 
 import codecs
 import contextlib
-import ctypes
+import json
 import os
+import queue
 import select
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
+import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections import deque
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import IO, Any
 
+from . import control
 from .feed import LineFeed
+from .heartbeat import LiveView
 from .resources import ResourceMonitor
+from .signals import (
+    SignalLadder,
+    children,
+    end_adopted,
+    end_group,
+    forwarding,
+    group_alive,
+    subreaper,
+)
 
 EXIT_CANNOT_RUN = 126
 EXIT_NOT_FOUND = 127
 _CHUNK = 65536
-_PR_SET_CHILD_SUBREAPER = 36
-_PR_GET_CHILD_SUBREAPER = 37
+_QUEUE_CHUNKS = 64  # at most 4 MB of output waits for the parser; beyond that, parsing is skipped
+BOOTSTRAP = Path(__file__).resolve().parent / "bootstrap"
 
 
 @dataclass
@@ -70,184 +87,428 @@ class ProcessResult:
 
     exit_code: int  # see the module docstring
     returncode: int | None  # Popen's raw value (negative: killed by that signal)
-    stop: Any = None  # the Guard's stop Action, when it asked to stop
+    stop: Any = None  # the stop Action (the guard's, the callback's, or a stall's), when one was decided
     signals: list[str] = field(default_factory=list)  # signals sent to the group, in order
     interrupted: bool = False  # we forwarded a signal we received ourselves
     parser: str | None = None  # the reader that parsed the output
     points: int = 0  # guard.log calls made
     leftovers: int = 0  # processes of the group still alive after the command exited (then ended)
+    adopted: int = 0  # processes that left the group (setsid) and that we adopted and ended
+    attached: bool = False  # a trainguard callback inside the command reported to us
+    stop_acked_step: int | None = None  # the trainer took the stop request at this step
+    end: dict[str, Any] | None = None  # the callback's final event: best checkpoint, report, loaded_best
+    checkpoints: dict[int, str] = field(default_factory=dict)  # step -> folder, as the callback saved them
+    parse_skipped_bytes: int = 0  # output passed through but not parsed (the parser fell behind)
+    stalls: int = 0
 
     @property
     def stopped(self) -> bool:
         return self.stop is not None
 
 
-class SignalLadder:
-    """SIGINT, then SIGTERM after ``grace_s``, then SIGKILL after another ``grace_s``, to a process group."""
+class _Channel:
+    """The stop file and events file shared with the callback inside the child (a private temp folder)."""
 
-    RUNGS = (signal.SIGINT, signal.SIGTERM, signal.SIGKILL)
+    def __init__(self) -> None:
+        self.dir = Path(tempfile.mkdtemp(prefix="trainguard-run-"))
+        self.stop_file = self.dir / "stop"
+        self.events_file = self.dir / "events.jsonl"
+        self.events_file.touch()
+        self.reader = control.EventReader(self.events_file)
 
-    def __init__(self, pgid: int, grace_s: float, clock: Callable[[], float] = time.monotonic) -> None:
-        self.pgid = pgid
-        self.grace_s = grace_s
-        self.clock = clock
-        self.sent: list[str] = []
-        self._rung = -1
-        self._next_at: float | None = None
+    def env(self, guard: Any) -> dict[str, str]:
+        import trainguard
 
-    @property
-    def started(self) -> bool:
-        return self._rung >= 0
+        policy = getattr(guard, "policy", None)
+        stop_on = sorted(getattr(policy, "stop_on", ()) or ())
+        return {
+            control.ENV_STOP_FILE: str(self.stop_file),
+            control.ENV_EVENTS: str(self.events_file),
+            control.ENV_POLICY: json.dumps({"stop_on": ",".join(stop_on) if stop_on else None,
+                                            "alert_only": bool(getattr(policy, "is_alert_only", False))}),
+            control.ENV_RUN_NAME: str(getattr(getattr(guard, "run", None), "name", "") or ""),
+            control.ENV_PARENT: "run",
+            control.ENV_HOME: str(Path(trainguard.__file__).resolve().parents[1]),
+        }
 
-    def start(self, at_least: signal.Signals = signal.SIGINT) -> None:
-        """Send the next rung, or ``at_least`` when that is a higher one."""
-        want = max(self._rung + 1, self.RUNGS.index(at_least))
-        self._send(min(want, len(self.RUNGS) - 1))
+    def close(self) -> None:
+        shutil.rmtree(self.dir, ignore_errors=True)
 
-    def tick(self) -> None:
-        """Climb one rung when the grace period of the current one is over."""
-        if self._next_at is not None and self.clock() >= self._next_at and self._rung < len(self.RUNGS) - 1:
-            self._send(self._rung + 1)
 
-    def _send(self, rung: int) -> None:
-        if rung <= self._rung and self._rung >= 0:
+class _Parser(threading.Thread):
+    """Parses output and applies callback events on its own thread, so the tee never waits for it.
+
+    Every ``guard.log`` call happens here (one thread touches the Guard).
+    Output chunks wait in a bounded queue; a chunk that finds it full is
+    skipped (counted) and the parser restarts at the next line.
+    """
+
+    _END = object()
+
+    def __init__(self, feed: LineFeed, on_event: Callable[[dict[str, Any]], None]) -> None:
+        super().__init__(name="trainguard-parse", daemon=True)
+        self.feed = feed
+        self.on_event = on_event
+        self.parse_output = True
+        self.skipped = 0
+        self.error: BaseException | None = None
+        self._q: queue.Queue[Any] = queue.Queue(_QUEUE_CHUNKS)
+        self._events: deque[dict[str, Any]] = deque()
+        self._gap = False
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+
+    def put_output(self, data: bytes) -> None:
+        if not self.parse_output:
             return
-        self._rung = rung
-        sig = self.RUNGS[rung]
-        self._next_at = self.clock() + self.grace_s if rung < len(self.RUNGS) - 1 else None
         try:
-            os.killpg(self.pgid, sig)
-            self.sent.append(sig.name)
-        except ProcessLookupError:
-            self._next_at = None
+            self._q.put_nowait((self._gap, data))
+            self._gap = False
+        except queue.Full:
+            self.skipped += len(data)
+            self._gap = True
+
+    def put_events(self, events: list[dict[str, Any]]) -> None:
+        self._events.extend(events)
+
+    def finish(self) -> None:
+        self._q.put(self._END)
+        self.join()
+
+    def run(self) -> None:
+        try:
+            while True:
+                while self._events:
+                    self.on_event(self._events.popleft())
+                try:
+                    item = self._q.get(timeout=0.05)
+                except queue.Empty:
+                    continue
+                if item is self._END:
+                    break
+                gap, data = item
+                if gap:  # bytes were skipped: restart at a line boundary
+                    self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+                    self.feed.restart_line()
+                self.feed.feed(self._decoder.decode(data))
+            while self._events:
+                self.on_event(self._events.popleft())
+            self.feed.feed(self._decoder.decode(b"", final=True))
+            self.feed.close()
+        except BaseException as e:  # reported by the supervisor; the tee goes on
+            self.error = e
 
 
 def run_command(cmd: Sequence[str], guard: Any, *, grace_s: float = 30.0, out: IO[bytes] | None = None,
                 log_file: IO[bytes] | None = None, monitor: ResourceMonitor | None = None,
                 fmt: str | None = None, on_action: Callable[[Any], None] | None = None,
                 say: Callable[[str], None] | None = None, env: dict[str, str] | None = None,
-                cwd: str | None = None, poll_s: float = 0.1) -> ProcessResult:
+                cwd: str | None = None, poll_s: float = 0.1, instrument: bool = True,
+                live: LiveView | None = None, stop_on_stall: bool = False,
+                on_stall: Callable[[Any], None] | None = None) -> ProcessResult:
     """Run ``cmd`` under ``guard`` until it exits; returns a :class:`ProcessResult`.
 
     ``out`` (default: our stdout) receives the command's output unchanged,
     ``log_file`` a copy. ``on_action`` sees every non-continue action
     (alerts, saves, the stop); ``say`` prints trainguard's own one-line
-    messages (default: stderr). Signals are forwarded only when called from
-    the main thread (the only place Python can install handlers).
+    messages (default: stderr). ``instrument`` puts the bootstrap on the
+    child's ``PYTHONPATH``. ``live`` draws the status line and raises the
+    stall alarm (``on_stall`` sees it; with ``stop_on_stall`` it stops the
+    job). Signals are forwarded only when called from the main thread.
     """
     if not cmd:
         raise ValueError("empty command")
-    out = sys.stdout.buffer if out is None else out
-    say = say or _stderr_line
+    sup = _Supervisor(guard, grace_s=grace_s, out=sys.stdout.buffer if out is None else out, log_file=log_file,
+                      monitor=monitor, fmt=fmt, on_action=on_action, say=say or _stderr_line, poll_s=poll_s,
+                      live=live, stop_on_stall=stop_on_stall, on_stall=on_stall)
     child_env = dict(os.environ if env is None else env)
     child_env.setdefault("PYTHONUNBUFFERED", "1")
-    result = ProcessResult(exit_code=0, returncode=None)
-    early: list[signal.Signals] = []  # signals that arrived before the child existed
-    ladders: list[SignalLadder] = []
-
-    def forward(signum: int, _frame: Any) -> None:
-        result.interrupted = True
-        sig = signal.SIGINT if signum == signal.SIGINT else signal.SIGTERM
-        if ladders:
-            ladders[0].start(sig)
-        else:
-            early.append(sig)
-
-    # Handlers go in before the child starts, so no Ctrl-C can fall between the two.
-    with _subreaper(), _forwarding(forward):
-        try:
-            proc = subprocess.Popen(list(cmd), stdin=None, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                    start_new_session=True, env=child_env, cwd=cwd, bufsize=0)
-        except FileNotFoundError:
-            say(f"trainguard: command not found: {cmd[0]}")
-            return ProcessResult(EXIT_NOT_FOUND, None)
-        except PermissionError:
-            say(f"trainguard: cannot execute: {cmd[0]}")
-            return ProcessResult(EXIT_CANNOT_RUN, None)
-        ladder = SignalLadder(proc.pid, grace_s)  # start_new_session: the child leads its own group
-        ladders.append(ladder)
-        for sig in early:
-            ladder.start(sig)
-        _supervise(proc, ladder, result, guard=guard, out=out, log_file=log_file, monitor=monitor, fmt=fmt,
-                   on_action=on_action, say=say, grace_s=grace_s, poll_s=poll_s)
-    return result
-
-
-def _supervise(proc: subprocess.Popen[bytes], ladder: SignalLadder, result: ProcessResult, *, guard: Any,
-               out: IO[bytes] | None, log_file: IO[bytes] | None, monitor: ResourceMonitor | None,
-               fmt: str | None, on_action: Callable[[Any], None] | None, say: Callable[[str], None],
-               grace_s: float, poll_s: float) -> None:
-    """Tee and parse the child's output until it exits, climbing the ladder when told; fills ``result``."""
-    pgid = proc.pid
-    last_byte = [b"\n"]
-
-    def message(text: str) -> None:
-        # Start on a fresh line if the command's output was left mid-line (a tqdm redraw).
-        prefix = "" if last_byte[0] in (b"\n", b"") else "\n"
-        say(prefix + text)
-
-    def acted(action: Any) -> None:
-        if on_action is not None:
-            on_action(action)
-        if action.stop and not ladder.started:
-            result.stop = action
-            message(f"trainguard: {action.reason}")
-            message(f"trainguard: sending SIGINT to the command (SIGTERM after {grace_s:g} s, then SIGKILL)")
-            ladder.start()
-
-    feed = LineFeed(guard, monitor=monitor, fmt=fmt, on_action=acted)
-    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-    assert proc.stdout is not None
-    fd = proc.stdout.fileno()
+    channel = _Channel() if instrument else None
+    if channel is not None:
+        child_env.update(channel.env(guard))
+        paths = [str(BOOTSTRAP)] + [p for p in child_env.get("PYTHONPATH", "").split(os.pathsep) if p]
+        child_env["PYTHONPATH"] = os.pathsep.join(paths)
+    sup.channel = channel
     try:
-        eof = False
-        exited_at: float | None = None
-        while True:
-            ladder.tick()
-            if not eof:
-                ready, _, _ = select.select([fd], [], [], poll_s)
-                if ready:
-                    data = os.read(fd, _CHUNK)
-                    if not data:
-                        eof = True
-                    else:
-                        out = _write(out, data)
-                        if log_file is not None:
-                            log_file.write(data)
-                        last_byte[0] = data[-1:]
-                        feed.feed(decoder.decode(data))
-                        continue
-            if proc.poll() is not None:
-                if eof:
-                    break
-                # The command exited but something in its group still holds the pipe open:
-                # drain for a moment, then end the group so the pipe closes.
-                exited_at = exited_at or time.monotonic()
-                if time.monotonic() - exited_at > 1.0:
-                    result.leftovers += _end_group(pgid, min(grace_s, 5.0))
-                    eof = True
-            elif eof:
-                time.sleep(poll_s)
-        feed.feed(decoder.decode(b"", final=True))
-        feed.close()
+        with subreaper(), forwarding(sup.forward):  # before the child starts: no Ctrl-C falls in between
+            before = children()
+            try:
+                proc = subprocess.Popen(list(cmd), stdin=None, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                        start_new_session=True, env=child_env, cwd=cwd, bufsize=0)
+            except FileNotFoundError:
+                sup.say(f"trainguard: command not found: {cmd[0]}")
+                return ProcessResult(EXIT_NOT_FOUND, None)
+            except PermissionError:
+                sup.say(f"trainguard: cannot execute: {cmd[0]}")
+                return ProcessResult(EXIT_CANNOT_RUN, None)
+            sup.supervise(proc, before)
     finally:
-        if proc.poll() is None:  # we are leaving abnormally (an exception): never leave it running
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(pgid, signal.SIGKILL)
-        proc.wait()
-        with contextlib.suppress(OSError):
-            proc.stdout.close()
-        result.leftovers += _end_group(pgid, min(grace_s, 5.0))
+        if channel is not None:
+            channel.close()
+    return sup.result
+
+
+class _Supervisor:
+    """The loop of :func:`run_command`: tee, events, stop requests, the ladder, the live view."""
+
+    def __init__(self, guard: Any, *, grace_s: float, out: IO[bytes] | None, log_file: IO[bytes] | None,
+                 monitor: ResourceMonitor | None, fmt: str | None, on_action: Callable[[Any], None] | None,
+                 say: Callable[[str], None], poll_s: float, live: LiveView | None, stop_on_stall: bool,
+                 on_stall: Callable[[Any], None] | None) -> None:
+        self.guard, self.grace_s, self.out, self.log_file = guard, grace_s, out, log_file
+        self.monitor, self.on_action, self._say, self.poll_s = monitor, on_action, say, poll_s
+        self.live, self.stop_on_stall, self.on_stall = live, stop_on_stall, on_stall
+        self.result = ProcessResult(exit_code=0, returncode=None)
+        self.channel: _Channel | None = None
+        self.ladder: SignalLadder | None = None
+        self.early: list[signal.Signals] = []
+        self.last_byte = b"\n"
+        self.event_step: int | None = None
+        self.ack_deadline: float | None = None
+        self.finish_deadline: float | None = None
+        self._lock = threading.Lock()
+        self.feed = LineFeed(guard, monitor=monitor, fmt=fmt, on_action=self.acted)
+        self.parser = _Parser(self.feed, self._event)
+
+    # -- messages and actions ------------------------------------------------
+    def say(self, text: str) -> None:
+        if self.live is not None:
+            self.live.before_output()
+        prefix = "" if self.last_byte in (b"\n", b"") else "\n"  # start on a fresh line after a tqdm redraw
+        self._say(prefix + text)
+        self.last_byte = b"\n"
+
+    def forward(self, signum: int, _frame: Any) -> None:
+        self.result.interrupted = True
+        sig = signal.SIGINT if signum == signal.SIGINT else signal.SIGTERM
+        if self.ladder is not None:
+            self.ladder.start(sig)
+        else:
+            self.early.append(sig)
+
+    def acted(self, action: Any) -> None:
+        """A non-continue action of the guard (parser thread) or a stall (main thread)."""
+        if self.on_action is not None:
+            self.on_action(action)
+        if action.stop:
+            self.request_stop(action)
+
+    def request_stop(self, action: Any) -> None:
+        with self._lock:
+            if self.result.stop is not None or self.ladder is None:
+                return
+            self.result.stop = action
+        self.say(f"trainguard: {action.reason}")
+        if self.result.attached and self.channel is not None:
+            control.request_stop(self.channel.stop_file, action.reason, by="trainguard run")
+            wait = self._answer_wait()
+            self.ack_deadline = time.monotonic() + wait
+            self.say(f"trainguard: asked the trainer to save and stop after this step (signals follow if it has "
+                     f"not answered in {wait:.0f} s)")
+        else:
+            self.say(f"trainguard: sending SIGINT to the command (SIGTERM after {self.grace_s:g} s, then SIGKILL)")
+            self.ladder.start()
+
+    def _answer_wait(self) -> float:
+        """Seconds a trainer gets to answer a stop request: the grace period, or 3 steps when steps are slower."""
+        sps = None
         with contextlib.suppress(Exception):
-            out.flush()  # type: ignore[union-attr]
-    if result.leftovers:
-        message(f"trainguard: ended {result.leftovers} leftover process(es) of the command's group")
-    rc = proc.returncode
-    result.returncode = rc
-    result.exit_code = 128 - rc if rc < 0 else rc
-    result.signals = ladder.sent
-    result.parser = feed.parser_name
-    result.points = feed.points
+            sps = self.guard.run.seconds_per_step()
+        return max(self.grace_s, 3.0 * sps) if sps else self.grace_s
+
+    # -- events from the callback in the child ---------------------------------
+    def _poll_events(self) -> None:
+        if self.channel is None:
+            return
+        events = self.channel.reader.read()
+        if not events:
+            return
+        for ev in events:
+            kind = ev.get("event")
+            if kind == "attached" and not self.result.attached:
+                self.result.attached = True
+                self.parser.parse_output = False  # steps come from the trainer now
+                fw = {"hf": "HF Trainer", "lightning": "Lightning Trainer"}.get(str(ev.get("framework")), "trainer")
+                self.say(f"trainguard: attached to the {fw} in the command (pid {ev.get('pid')}): it reports its "
+                         "own steps and saves before it stops")
+            elif kind == "log" and isinstance(ev.get("step"), int):
+                self.event_step = ev["step"]
+            elif kind == "checkpoint" and isinstance(ev.get("step"), int):
+                self._checkpoint(ev["step"], str(ev.get("path")), [str(g) for g in ev.get("deleted") or []])
+            elif kind == "stopping":
+                self.result.stop_acked_step = ev.get("step")
+                self.ack_deadline = None
+                self.finish_deadline = time.monotonic() + max(600.0, 10 * self.grace_s)
+            elif kind == "end":
+                self.result.end = ev
+        self.parser.put_events(events)
+
+    def _checkpoint(self, step: int, path: str, deleted: list[str]) -> None:
+        """Record a folder the trainer saved (and forget those the callback pruned) in the result and the Run."""
+        from ..run import Checkpoint
+
+        cks = self.result.checkpoints
+        cks[step] = path
+        run = getattr(self.guard, "run", None)
+        if run is not None:
+            run.checkpoints[step] = Checkpoint(step, path)
+        for s, p in list(cks.items()):
+            if p in deleted:
+                del cks[s]
+                if run is not None:
+                    run.checkpoints.pop(s, None)
+
+    def _event(self, ev: dict[str, Any]) -> None:
+        """Parser thread: feed the guard from the callback's events (the trainer's own steps)."""
+        kind = ev.get("event")
+        if kind == "attached":
+            planned = ev.get("planned_steps")
+            if isinstance(planned, int) and planned > 0:
+                self.guard.run.planned_steps = planned
+                if hasattr(self.guard, "set_plan"):
+                    self.guard.set_plan(planned)
+        elif kind == "log":
+            step, metrics = ev.get("step"), ev.get("metrics") or {}
+            if not isinstance(step, int) or not isinstance(metrics, dict):
+                return
+            kw = {str(k): float(v) for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+            if not kw:
+                return
+            if self.monitor is not None:
+                self.monitor.on_step(step)
+            self.feed.points += 1
+            self.feed.last_step = step
+            action = self.guard.log(step, **kw)
+            if action.stop or action.save or action.alert:
+                self.acted(action)
+        elif kind == "stopping" and self.result.stop is None:
+            from .policy import Action
+
+            with self._lock:
+                if self.result.stop is None:
+                    self.result.stop = Action(int(ev.get("step") or 0), stop=True, alert=True,
+                                              reason=str(ev.get("reason") or "stopped by the trainguard callback"))
+
+    # -- the loop ---------------------------------------------------------
+    def step(self) -> int | None:
+        bar = self.feed.progress[0]
+        cands = [s for s in (self.event_step, self.feed.last_step, bar) if s is not None]
+        return max(cands) if cands else None
+
+    def supervise(self, proc: subprocess.Popen[bytes], before: set[int]) -> None:
+        pgid = proc.pid  # start_new_session: the child leads its own group
+        self.ladder = SignalLadder(pgid, self.grace_s)
+        for sig in self.early:
+            self.ladder.start(sig)
+        self.parser.start()
+        assert proc.stdout is not None
+        fd = proc.stdout.fileno()
+        result = self.result
+        try:
+            eof = False
+            exited_at: float | None = None
+            next_tick = 0.0
+            while True:
+                if not eof:
+                    ready, _, _ = select.select([fd], [], [], self.poll_s)
+                    if ready:
+                        data = os.read(fd, _CHUNK)
+                        if not data:
+                            eof = True
+                        else:
+                            self._tee(data)
+                            if not result.attached:
+                                self._poll_events()  # an attach written before these bytes is seen first
+                            self.parser.put_output(data)
+                now = time.monotonic()
+                if now >= next_tick:
+                    next_tick = now + self.poll_s
+                    self._periodic(now)
+                if proc.poll() is not None:
+                    if eof:
+                        break
+                    # The command exited but something in its group still holds the pipe open:
+                    # drain for a moment, then end the group so the pipe closes.
+                    exited_at = exited_at or now
+                    if now - exited_at > 1.0:
+                        result.leftovers += end_group(pgid, min(self.grace_s, 5.0))
+                        eof = True
+                elif eof:
+                    time.sleep(self.poll_s)
+        finally:
+            if proc.poll() is None:  # we are leaving abnormally (an exception): never leave it running
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(pgid, signal.SIGKILL)
+            proc.wait()
+            with contextlib.suppress(OSError):
+                proc.stdout.close()
+            result.leftovers += end_group(pgid, min(self.grace_s, 5.0))
+            result.adopted += end_adopted(before | {proc.pid}, min(self.grace_s, 5.0))
+            self._poll_events()
+            self.parser.finish()
+            if self.live is not None:
+                self.live.close()
+            with contextlib.suppress(Exception):
+                self.out.flush()  # type: ignore[union-attr]
+        if result.leftovers:
+            self.say(f"trainguard: ended {result.leftovers} leftover process(es) of the command's group")
+        if result.adopted:
+            self.say(f"trainguard: ended {result.adopted} process(es) the command left running outside its group")
+        if self.parser.error is not None:
+            self.say(f"trainguard: the live parser failed ({type(self.parser.error).__name__}: {self.parser.error}); "
+                     "the output went through whole")
+        if self.parser.skipped:
+            self.say(f"trainguard: the output came faster than it could be parsed; {self.parser.skipped / 1e6:.1f} MB "
+                     "were passed through without being read by the guard")
+        rc = proc.returncode
+        result.returncode = rc
+        result.exit_code = 128 - rc if rc < 0 else rc
+        result.signals = self.ladder.sent
+        result.parser = self.feed.parser_name
+        result.points = self.feed.points
+        result.parse_skipped_bytes = self.parser.skipped
+
+    def _tee(self, data: bytes) -> None:
+        if self.live is not None:
+            self.live.before_output()
+        self.out = _write(self.out, data)
+        if self.log_file is not None:
+            self.log_file.write(data)
+        self.last_byte = data[-1:]
+        if self.live is not None:
+            self.live.after_output(data)
+
+    def _periodic(self, now: float) -> None:
+        assert self.ladder is not None
+        self._poll_events()
+        self.ladder.tick()
+        if self.ack_deadline is not None and now >= self.ack_deadline:
+            self.ack_deadline = None
+            if self.channel is not None and control.acknowledged(self.channel.stop_file) is not None:
+                return
+            self.say(f"trainguard: the trainer did not answer the stop request in time; sending SIGINT "
+                     f"(SIGTERM after {self.grace_s:g} s, then SIGKILL)")
+            self.ladder.start()
+        if self.finish_deadline is not None and now >= self.finish_deadline and not self.ladder.started:
+            self.finish_deadline = None
+            self.say("trainguard: the trainer took the stop request but has not exited; sending SIGINT")
+            self.ladder.start()
+        if self.live is None:
+            return
+        finding = self.live.tick(now)
+        if finding is None:
+            return
+        from .policy import Action
+
+        self.result.stalls = self.live.stall.stalls if self.live.stall is not None else self.result.stalls
+        stop = self.stop_on_stall and not getattr(getattr(self.guard, "policy", None), "is_alert_only", False)
+        action = Action(self.step() or 0, stop=stop, alert=True, reason=f"stall: {finding.message}",
+                        findings=(finding,))
+        if self.on_stall is not None:
+            self.on_stall(action)
+        if stop and self.result.stop is None:
+            self.request_stop(action)
+        elif not stop:
+            self.say(f"trainguard: {action.reason}")
 
 
 def _write(out: IO[bytes] | None, data: bytes) -> IO[bytes] | None:
@@ -266,105 +527,5 @@ def _stderr_line(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
 
-def group_alive(pgid: int) -> bool:
-    """True while any process of group ``pgid`` exists (zombies included)."""
-    try:
-        os.killpg(pgid, 0)
-        return True
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-
-
-def _reap(pgid: int) -> None:
-    """Collect exit statuses of group members re-parented to us (we are their subreaper)."""
-    while True:
-        try:
-            pid, _ = os.waitpid(-pgid, os.WNOHANG)
-        except ChildProcessError:
-            return
-        if pid == 0:
-            return
-
-
-def _end_group(pgid: int, grace_s: float) -> int:
-    """SIGTERM what is left of the group, SIGKILL after ``grace_s``; returns how many were left."""
-    _reap(pgid)
-    if not group_alive(pgid):
-        return 0
-    left = _count_group(pgid)
-    for sig, wait in ((signal.SIGTERM, grace_s), (signal.SIGKILL, 2.0)):
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(pgid, sig)
-        deadline = time.monotonic() + wait
-        while time.monotonic() < deadline:
-            _reap(pgid)
-            if not group_alive(pgid):
-                return left
-            time.sleep(0.02)
-    return left
-
-
-def _count_group(pgid: int) -> int:
-    """Live (non-zombie) members of the group, from /proc; 1 when /proc is unavailable."""
-    n = 0
-    try:
-        for entry in os.scandir("/proc"):
-            if not entry.name.isdigit():
-                continue
-            try:
-                with open(f"/proc/{entry.name}/stat", "rb") as f:
-                    fields = f.read().rsplit(b")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[2]) == pgid and fields[0] != b"Z":
-                n += 1
-    except OSError:
-        return 1
-    return n
-
-
-@contextlib.contextmanager
-def _forwarding(handler: Callable[[int, Any], None]) -> Iterator[None]:
-    """Install ``handler`` for SIGINT, SIGTERM and SIGHUP (main thread only), restoring them after."""
-    import threading
-
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    saved: dict[int, Any] = {}
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        cur = signal.getsignal(sig)
-        if cur is signal.SIG_IGN:  # under nohup: keep ignoring
-            continue
-        saved[sig] = cur
-        signal.signal(sig, handler)
-    try:
-        yield
-    finally:
-        for sig, h in saved.items():
-            signal.signal(sig, h)
-
-
-@contextlib.contextmanager
-def _subreaper() -> Iterator[None]:
-    """Make this process the reaper of orphaned descendants while the command runs (Linux only)."""
-    if not sys.platform.startswith("linux"):
-        yield
-        return
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        prev = ctypes.c_int(0)
-        libc.prctl(_PR_GET_CHILD_SUBREAPER, ctypes.byref(prev), 0, 0, 0)
-        ok = libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
-    except (OSError, AttributeError):
-        ok = False
-    try:
-        yield
-    finally:
-        if ok and not prev.value:
-            libc.prctl(_PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0)
-
-
-__all__ = ["EXIT_CANNOT_RUN", "EXIT_NOT_FOUND", "ProcessResult", "SignalLadder", "group_alive", "run_command"]
+__all__ = ["BOOTSTRAP", "EXIT_CANNOT_RUN", "EXIT_NOT_FOUND", "ProcessResult", "SignalLadder", "group_alive",
+           "run_command"]
