@@ -74,7 +74,7 @@ def test_compare_cli_table_json_and_plot(two_runs, tmp_path: Path) -> None:
     plot = tmp_path / "overlay.png"
     res = CliRunner().invoke(app, ["compare", str(good_path), str(bad_path), "--plot", str(plot)], terminal_width=200)
     assert res.exit_code == 0, res.output
-    assert "Separates good from bad" in res.output and "Suggests:" in res.output
+    assert "Differ between good and bad runs" in res.output and "Suggests:" in res.output
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and plot.stat().st_size > 10_000
     res = CliRunner().invoke(app, ["compare", str(good_path), str(bad_path), "--json"])
     assert res.exit_code == 0, res.output
@@ -109,5 +109,28 @@ def test_name_pattern_reads_settings_from_file_names(tmp_path: Path) -> None:
     assert "10× fewer epochs (10 vs 100)" in phrases
     assert "2× lower LR (0.0001 vs 0.0002)" in phrases
     assert c.same == {"wd": 0.01}
-    assert c.suggestion.startswith("10× fewer epochs (10 vs 100), 2× lower LR (0.0001 vs 0.0002)")
+    # Six settings differ: each separates the two runs, but none can be blamed on its own.
+    assert c.suggestion.startswith("6 settings differ (LR, sequence length, per-device batch, eval batch, grad accumulation, epochs)")
+    assert "cannot say which one caused it" in c.suggestion and "fewer epochs" not in c.suggestion
     assert "stopped before overfitting" in c.suggestion and "epoch 3 of 100" in c.suggestion
+
+
+def test_a_cause_is_claimed_only_when_one_setting_differs(tmp_path: Path) -> None:
+    from trainguard.compare import compare_diagnoses
+    from trainguard.diagnosis import Diagnosis
+    from trainguard.run import Run
+
+    def fake_run(name: str, evals: list[float]) -> Run:
+        run = Run(name=name, format="test")
+        for i, v in enumerate(evals, start=1):
+            run.history.add("eval_loss", i * 10, v, epoch=float(i))
+        return run
+
+    bad = fake_run("bad", [0.155, 0.145, 0.138, 0.139, 0.143, 0.154, 0.21, 0.26, 0.34, 0.49])
+    good = fake_run("good", [0.08, 0.04, 0.02, 0.01, 0.008, 0.006, 0.005])
+    c = compare_diagnoses(
+        [(Diagnosis(bad, []), tmp_path / "train_0.0002_100.out"), (Diagnosis(good, []), tmp_path / "train_0.0002_10.out")],
+        name_pattern="lr_epochs",
+    )
+    assert c.differing == ["epochs"]
+    assert c.suggestion.startswith("10× fewer epochs (10 vs 100), the only setting that differs: the good runs stopped")

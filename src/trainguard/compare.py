@@ -274,8 +274,6 @@ def suggest(c: Comparison) -> str:
     # separate the runs too, but it is not what made one of them memorise.
     levers = _OVERFIT_LEVERS if overfit and clean else ()
     ranked = sorted(c.separating, key=lambda d: (d.key not in levers, -d.strength))
-    parts = [d.phrase for d in ranked[:3]]
-    what = (", ".join(parts[:-1]) + " and " + parts[-1]) if len(parts) > 1 else "".join(parts)
     if overfit and clean:
         r = max(overfit, key=lambda r: r.worse_at_end or 0)
         where = f"epoch {r.best_epoch:g}" if r.best_epoch is not None else f"step {r.best_step}"
@@ -291,9 +289,27 @@ def suggest(c: Comparison) -> str:
         bf = [r.final_eval for r in bad if r.final_eval is not None]
         outcome = (f"the {g_word} runs ended lower (eval {min(gf):.4g} vs {min(bf):.4g})" if gf and bf
                    else f"the {g_word} runs ended healthier")
-    if not what:
-        return f"No setting separates them cleanly (or the configs are unknown); {outcome}."
-    return f"{what[0].upper()}{what[1:]}: {outcome}."
+    return _cause_sentence(c, ranked, outcome)
+
+
+def _cause_sentence(c: Comparison, ranked: list[Difference], outcome: str) -> str:
+    """Claim a cause only when the runs differ in exactly one known setting.
+
+    Runs that differ in several settings (LR and weight decay and dropout and
+    early stopping ...) cannot say which one made the difference, however
+    cleanly each separates the groups: the sentence then lists what differs and
+    claims nothing. Unknown settings (no config for some run) count as
+    differing, since they may.
+    """
+    if len(c.differing) == 1 and len(ranked) == 1 and ranked[0].key == c.differing[0]:
+        what = ranked[0].phrase
+        return f"{what[0].upper()}{what[1:]}, the only setting that differs: {outcome}."
+    if not c.differing:
+        return f"No setting is known to differ (configs missing?), so nothing here explains it; {outcome}."
+    names = [_NOUN.get(k, (k,))[0] for k in c.differing]
+    listed = ", ".join(names[:6]) + (f" and {len(names) - 6} more" if len(names) > 6 else "")
+    return (f"{len(names)} settings differ ({listed}), so this comparison cannot say which one caused it; "
+            f"{outcome}. Change one setting at a time to find out.")
 
 
 def compare_diagnoses(items: list[tuple[Diagnosis, str | Path]], name_pattern: str | None = None) -> Comparison:
@@ -346,9 +362,12 @@ def _attach_beside(run: Run, path: Path) -> None:
 
 def compare_runs(paths: list[str | Path], *, name_pattern: str | None = None) -> tuple[Comparison, list[Run]]:
     """Read, diagnose and compare the runs at ``paths``; returns the comparison and the runs (for plotting)."""
+    from ._validate import require_points
     from .diagnosis import diagnose
 
     runs = [read_for_compare(p) for p in paths]
+    for r, p in zip(runs, paths, strict=True):  # no usable point: refuse, never a verdict on a broken file
+        require_points(r, p)
     names = [r.name for r in runs]
     for r, p in zip(runs, paths, strict=True):
         if names.count(r.name) > 1:  # two "trainer_state" runs: name them by folder
@@ -373,11 +392,20 @@ def overlay_plot(c: Comparison, runs: list[Run], path: str | Path) -> Path:
     axes_x = ["epoch", "step"] if use_epochs else ["step"]
     fig = Figure(figsize=(10, 4.6 * len(axes_x)), dpi=100, layout="constrained")
     FigureCanvasAgg(fig)
-    colors = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf"]
+    # good runs in greens and blues, bad ones in reds and oranges, the rest in neutral hues
+    palettes = {"good": ["#2ca02c", "#1f77b4", "#17becf", "#006d2c", "#08519c"],
+                "bad": ["#d62728", "#ff7f0e", "#a50f15", "#e6550d", "#e377c2"],
+                "?": ["#7f7f7f", "#9467bd", "#8c564b", "#bcbd22"]}
+    seen: dict[str, int] = {}
+    colors: list[str] = []
+    for s in c.runs:
+        kind = "good" if s.group in ("good", "better") else "bad" if s.group in ("bad", "worse") else "?"
+        colors.append(palettes[kind][seen.get(kind, 0) % len(palettes[kind])])
+        seen[kind] = seen.get(kind, 0) + 1
     for row, xname in enumerate(axes_x):
         ax = fig.add_subplot(len(axes_x), 1, row + 1)
         for i, (run, s) in enumerate(zip(runs, c.runs, strict=True)):
-            color = colors[i % len(colors)]
+            color = colors[i]
             label = mpl_text(f"{s.name} ({s.group})")
             for metric, alpha, lw in ((TRAIN_LOSS, 0.3, 0.9), (EVAL_LOSS, 1.0, 1.8)):
                 ser = run.history.get_series(metric).finite().sorted()

@@ -31,8 +31,8 @@ SECTIONS = [
 ]
 
 
-def md003() -> str:
-    return render_markdown(build(seed003_run(), seed003_findings()))
+def md003(verbose: bool = True) -> str:
+    return render_markdown(build(seed003_run(), seed003_findings()), verbose=verbose)
 
 
 def code_blocks(md: str, lang: str) -> list[str]:
@@ -67,7 +67,19 @@ def test_lr_cost_checkpoints() -> None:
     assert "Expected (constant)" in md
     assert "**Missing: the best checkpoint.**" in md
     assert "output/checkpoint-100" in md
-    assert "- **Wasted GPU-hours:**" in md and "(8 GPUs)" in md
+    assert "- **Wasted compute:**" in md and "GPU-hours (8 GPUs)" in md
+
+
+def test_how_the_log_was_read_only_when_verbose() -> None:
+    assert "## How the log was read" not in md003(verbose=False)
+
+
+def test_gpu_hours_and_plurals_read_as_words() -> None:
+    from trainguard.report._text import gpu_hours, gpus, hours, plural
+
+    assert gpu_hours(0.0004) == "<0.01 GPU-hours" and gpu_hours(2.5) == "2.50 GPU-hours" and gpu_hours(1234.0) == "1,234 GPU-hours"
+    assert gpus(1) == "1 GPU" and gpus(8) == "8 GPUs" and plural(1, "step") == "1 step" and plural(3, "step") == "3 steps"
+    assert hours(0.001) == "<1 min" and hours(0.5) == "30 min" and hours(3.44) == "3.4 h"
 
 
 def test_snippets_are_valid_code() -> None:
@@ -92,7 +104,9 @@ def test_leakage_report_puts_the_data_check_first() -> None:
 
 def test_pipes_and_html_from_logs_are_escaped() -> None:
     assert cell("a|b\nc") == "a\\|b c"
-    assert cell("<script>") == "&lt;script&gt;"
+    assert cell("<script>") == "&lt;script>"  # no tag can open; a "->" in a message stays "->"
+    assert cell("a -> b &amp; c") == "a -> b &amp;amp; c"
+    assert cell("\x1b]0;pwned\x07 \x1b[31mred") == "\\x1b]0;pwned\\x07 \\x1b[31mred"
     run = Run(name="r", format="custom")
     for i in range(1, 8):
         run.history.add("train_loss", i, 1.0 / i)

@@ -14,20 +14,39 @@ from trainguard.report.terminal import render
 from trainguard.run import Run
 
 
-def text(d: Diagnosis, width: int = 100) -> str:
+def text(d: Diagnosis, width: int = 100, *, verbose: bool = False) -> str:
     buf = StringIO()
-    Console(file=buf, width=width, color_system=None).print(render(d))
+    Console(file=buf, width=width, color_system=None).print(render(d, verbose=verbose))
     return buf.getvalue()
 
 
 def test_verdict_comes_first_and_sections_follow() -> None:
-    out = text(build(seed003_run(), seed003_findings()))
+    out = text(build(seed003_run(), seed003_findings()), verbose=True)
     lines = out.splitlines()
     assert lines[0].startswith(" CRITICAL  train_v4_7471: eval_loss was best at step 30")
     order = ["Findings", "Key numbers", "Phases", "Causes", "Recommendations", "Read as hf_stdout"]
     pos = [out.index(s) for s in order]
     assert pos == sorted(pos)
     assert all(len(line) <= 100 for line in lines)
+
+
+def test_how_the_log_was_read_only_when_verbose() -> None:
+    out = text(build(seed003_run(), seed003_findings()))
+    assert "Read as" not in out and "points, steps" not in out
+    assert "Recommendations" in out
+
+
+def test_escape_sequences_from_the_log_are_printed_inert() -> None:
+    from trainguard._sanitize import Sanitized
+
+    run = seed003_run()
+    run.name = "\x1b]0;owned\x1b[31mred\x1b]8;;http://evil/\x1b\\link\u202e"
+    buf = StringIO()
+    Console(file=buf, width=100, color_system="truecolor", force_terminal=True).print(Sanitized(render(build(run, seed003_findings()))))
+    out = buf.getvalue()
+    assert "\x1b]" not in out and "\u202e" not in out  # no OSC (title, hyperlink), no bidi override
+    assert "\\x1b]0;owned" in out and "\\x1b[31mred" in out  # shown as text a person can read
+    assert "\x1b[" in out  # rich's own colours survive
 
 
 def test_key_numbers_best_waste_lr() -> None:

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
+import signal
 import sys
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 import typer
 from rich.console import Console
 
+from .._sanitize import clean
 from ..errors import TrainguardError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -21,6 +25,24 @@ EXIT_BAD_INPUT = 2
 
 # Report on stdout, everything else (progress, errors) on stderr, so --json pipes cleanly.
 err_console = Console(stderr=True, highlight=False)
+
+
+def _wide_help() -> None:
+    """Render piped ``--help`` at least 120 columns wide when no width is set.
+
+    typer's rich help truncates a long default (``[default: ~/.config/trainguard/notify.yam…]``)
+    to fit 80 columns, which is also what it assumes when output is piped. A
+    ``TERMINAL_WIDTH`` the user set still wins.
+    """
+    import shutil
+
+    import typer.rich_utils as ru
+
+    if ru.MAX_WIDTH is None and not sys.stdout.isatty():  # a real terminal keeps its own width
+        ru.MAX_WIDTH = max(120, shutil.get_terminal_size((120, 24)).columns)
+
+
+_wide_help()
 
 
 def debug_enabled() -> bool:
@@ -46,9 +68,23 @@ def guarded(fn: F) -> F:
                 raise
             _one_line(f"error: {e}")
             raise typer.Exit(EXIT_BAD_INPUT) from None
+        except Terminated:
+            _one_line("terminated")
+            raise typer.Exit(143) from None
         except KeyboardInterrupt:
             _one_line("interrupted")
             raise typer.Exit(130) from None
+        except OSError as e:  # permission denied on an input, a config or an output target
+            if debug_enabled():
+                raise
+            what = (e.strerror or str(e)).lower()
+            _one_line(f"error: {e.filename}: {what}" if e.filename else f"error: {what}")
+            raise typer.Exit(EXIT_BAD_INPUT) from None
+        except RecursionError:
+            if debug_enabled():
+                raise
+            _one_line("error: input too deeply nested (thousands of levels); not a log or config")
+            raise typer.Exit(EXIT_BAD_INPUT) from None
         except Exception as e:  # a bug: still one line unless debugging
             if debug_enabled():
                 raise
@@ -58,8 +94,35 @@ def guarded(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl-C so ``finally`` blocks run (a spooled stdin file is removed)."""
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """Within the block, SIGTERM raises :class:`Terminated` instead of killing the process outright.
+
+    A killed process leaves its temp files behind; an exception unwinds through
+    the ``finally`` that removes them. Only the main thread can set handlers;
+    elsewhere (a test runner's worker thread) this does nothing.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def _raise(signum: int, frame: object) -> None:
+        raise Terminated()
+
+    old = signal.signal(signal.SIGTERM, _raise)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
+
+
 def _one_line(msg: str) -> None:
-    msg = " ".join(msg.split())
+    """One stderr line: whitespace folded, control characters from file names or logs made visible."""
+    msg = clean(" ".join(msg.split()), newlines=False)
     if len(msg) > 400:
         msg = msg[:397] + "..."
     print(msg, file=sys.stderr)

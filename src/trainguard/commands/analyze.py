@@ -18,7 +18,7 @@ from pathlib import Path
 
 import typer
 
-from ._common import EXIT_FINDINGS, EXIT_OK, err_console, guarded
+from ._common import EXIT_FINDINGS, EXIT_OK, err_console, guarded, sigterm_as_interrupt
 
 _BIG_FILE = 64 * 1024 * 1024  # show a spinner on stderr past this size
 
@@ -44,13 +44,14 @@ def register(app: typer.Typer) -> None:
         debug: bool = typer.Option(False, "--debug", help="Show tracebacks instead of one-line errors."),
         html: Path | None = typer.Option(None, "--html", help="Also write a self-contained HTML report with plots to FILE."),
         plots: Path | None = typer.Option(None, "--plots", help="Also write the plots as PNGs into DIR, named after the hyper-parameters."),
+        verbose: bool = typer.Option(False, "--verbose", "-v", help="Also say how the log was read: reader, points per metric, notes."),
     ) -> None:
         """Diagnose a run from its log or output folder: findings, best point, waste, causes, config changes."""
         old = os.environ.get("TRAINGUARD_DEBUG")
         if debug:
             os.environ["TRAINGUARD_DEBUG"] = "1"
         try:
-            code = _analyze(paths, config, ReportFormat.json if as_json else fmt, output, pattern, reader, html, plots)
+            code = _analyze(paths, config, ReportFormat.json if as_json else fmt, output, pattern, reader, html, plots, verbose)
         finally:
             if debug:
                 if old is None:
@@ -70,7 +71,24 @@ def _analyze(
     reader: str | None,
     html: Path | None = None,
     plots: Path | None = None,
+    verbose: bool = False,
 ) -> int:
+    with sigterm_as_interrupt():  # SIGTERM unwinds like Ctrl-C: a spooled stdin file is removed
+        return _analyze_inner(paths, config, fmt, output, pattern, reader, html, plots, verbose)
+
+
+def _analyze_inner(
+    paths: list[str],
+    config: list[str],
+    fmt: ReportFormat,
+    output: Path | None,
+    pattern: str | None,
+    reader: str | None,
+    html: Path | None,
+    plots: Path | None,
+    verbose: bool,
+) -> int:
+    from .._validate import require_points
     from ..diagnosis import diagnose
     from ..errors import InputError
 
@@ -79,14 +97,17 @@ def _analyze(
             raise InputError(c, "no such config file" if not Path(c).exists() else "--config expects a file")
     runs = []
     for p in paths:
-        runs.extend(_read(p, config, pattern, reader))
+        found = _read(p, config, pattern, reader)
+        for run in found:  # no usable point: exit 2, never a "healthy" verdict on a broken file
+            require_points(run, (run.sources[0] if len(found) > 1 and run.sources else p))
+        runs.extend(found)
     diagnoses = [diagnose(r) for r in runs]
     if html is not None or plots is not None:
         from ..report.html import write_outputs
 
         for f in write_outputs(diagnoses, html_path=html, plots_dir=plots):
             err_console.print(f"wrote {f}", highlight=False, markup=False)
-    text = _render(diagnoses, fmt, to_file=output is not None)
+    text = _render(diagnoses, fmt, to_file=output is not None, verbose=verbose)
     if text is not None:
         if output is not None:
             output.write_text(text, encoding="utf-8")
@@ -114,7 +135,7 @@ def _read(path: str, config: list[str], pattern: str | None, reader: str | None)
     return runs
 
 
-def _render(diagnoses: list, fmt: ReportFormat, *, to_file: bool) -> str | None:
+def _render(diagnoses: list, fmt: ReportFormat, *, to_file: bool, verbose: bool = False) -> str | None:
     if fmt is ReportFormat.json:
         from ..report.json import render_json
 
@@ -122,10 +143,12 @@ def _render(diagnoses: list, fmt: ReportFormat, *, to_file: bool) -> str | None:
     if fmt is ReportFormat.md:
         from ..report.markdown import render_markdown
 
-        return "\n---\n\n".join(render_markdown(d) for d in diagnoses)
+        return "\n---\n\n".join(render_markdown(d, verbose=verbose) for d in diagnoses)
     from rich.console import Console
     from rich.rule import Rule
+    from rich.text import Text
 
+    from .._sanitize import Sanitized, clean
     from ..report.terminal import render
 
     if to_file:
@@ -142,8 +165,8 @@ def _render(diagnoses: list, fmt: ReportFormat, *, to_file: bool) -> str | None:
         if len(diagnoses) > 1:
             if i:
                 console.print()
-            console.print(Rule(d.run.name or f"run {i + 1}"))
-        console.print(render(d))
+            console.print(Rule(Text(clean(d.run.name or f"run {i + 1}", newlines=False))))
+        console.print(Sanitized(render(d, verbose=verbose)))
     return buf.getvalue() if buf is not None else None
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import typer
 
-from ._common import EXIT_BAD_INPUT, EXIT_OK, err_console, guarded
+from ._common import EXIT_BAD_INPUT, EXIT_OK, err_console, guarded, sigterm_as_interrupt
 
 
 def register(app: typer.Typer) -> None:
@@ -36,7 +36,8 @@ def _compare(paths: list[str], name_pattern: str | None, as_json: bool, plot: Pa
     if len(paths) < 2:
         print("error: compare needs at least two runs", file=sys.stderr)
         return EXIT_BAD_INPUT
-    c, runs = compare_runs(list(paths), name_pattern=name_pattern)
+    with sigterm_as_interrupt():
+        c, runs = compare_runs(list(paths), name_pattern=name_pattern)
     if plot is not None:
         overlay_plot(c, runs, plot)
         err_console.print(f"wrote {plot}", highlight=False, markup=False)
@@ -45,6 +46,18 @@ def _compare(paths: list[str], name_pattern: str | None, as_json: bool, plot: Pa
     else:
         _print(c)
     return EXIT_OK
+
+
+class _SafeConsole:
+    """A console whose every print is wrapped in Sanitized: run names and values come from input."""
+
+    def __init__(self, console) -> None:
+        self.console = console
+
+    def print(self, r) -> None:
+        from .._sanitize import Sanitized
+
+        self.console.print(Sanitized(r))
 
 
 def _hours(s: float | None) -> str:
@@ -58,9 +71,10 @@ def _print(c) -> None:
     from rich.table import Table
     from rich.text import Text
 
+    from ..report._text import gpu_hours
     from ..report.naming import fmt_value
 
-    out = Console(highlight=False)
+    out = _SafeConsole(Console(highlight=False))
     sep = {d.key for d in c.separating}
     t = Table(show_header=True, header_style="bold", title="Runs compared", title_justify="left")
     t.add_column("run", overflow="fold")
@@ -74,7 +88,7 @@ def _print(c) -> None:
         if r.best_value is not None:
             where = f"{r.best_value:.4g} (" + (f"ep {r.best_epoch:.3g}" if r.best_epoch is not None else f"step {r.best_step}") + ")"
         final = "—" if r.final_eval is None else f"{r.final_eval:.4g}" + (f" ×{r.worse_at_end:.1f}" if r.worse_at_end and r.worse_at_end >= 1.05 else "")
-        waste = "—" if r.waste_fraction is None else f"{r.waste_fraction:.0%}" + (f" ({r.waste_gpu_hours:.0f} GPU-h)" if r.waste_gpu_hours and r.waste_gpu_hours >= 0.5 else "")
+        waste = "—" if r.waste_fraction is None else f"{r.waste_fraction:.0%}" + (f" ({gpu_hours(r.waste_gpu_hours)})" if r.waste_gpu_hours and r.waste_gpu_hours >= 0.5 else "")
         group_style = "green" if r.group in ("good", "better") else "red" if r.group in ("bad", "worse") else ""
         cells = [Text(r.name), Text(r.group, style=group_style)]
         for k in c.differing:
@@ -89,6 +103,8 @@ def _print(c) -> None:
     if unknown:
         out.print(Text(f"? = unknown (no config found, and no --name-pattern value): {', '.join(unknown)}", style="dim"))
     if c.separating:
-        out.print(Text("Separates good from bad: ", style="bold").append(", ".join(d.key for d in c.separating), style="bold yellow"))
+        # one differing setting may be named a cause; several only differ (which one mattered is unknown)
+        head = "Separates good from bad: " if len(c.differing) == 1 else "Differ between good and bad runs: "
+        out.print(Text(head, style="bold").append(", ".join(d.key for d in c.separating), style="bold yellow"))
     if c.suggestion:
         out.print(Text("Suggests: ", style="bold").append(c.suggestion))

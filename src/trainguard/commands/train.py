@@ -25,6 +25,7 @@ def register(app: typer.Typer) -> None:
         fsdp: bool = typer.Option(False, "--fsdp", help="Shard with FSDP (with --gpus)."),
         cpu: bool = typer.Option(False, "--cpu", help="Train on the CPU (with --gpus: DDP over gloo)."),
         json_out: bool = typer.Option(False, "--json", help="Print the result as JSON on stdout."),
+        verbose: bool = typer.Option(False, "--verbose", "-v", help="Print the resolved config before training."),
     ) -> None:
         """Fine-tune a causal LM under the guard; writes the best model, config and report to output_dir."""
         from ..train.config import check_inputs, load_config
@@ -38,8 +39,9 @@ def register(app: typer.Typer) -> None:
         if cpu and gpus < 2:
             overrides.append("use_cpu=true")
         cfg = load_config(config, overrides=overrides)
-        err_console.print("[bold]config[/] (defaults < file < TRAINGUARD_* env < --set):")
-        err_console.print(cfg.to_yaml().rstrip(), markup=False, highlight=False)
+        if verbose:  # the resolved config is also saved in output_dir; errors stay one line without it
+            err_console.print("[bold]config[/] (defaults < file < TRAINGUARD_* env < --set):")
+            err_console.print(cfg.to_yaml().rstrip(), markup=False, highlight=False)
         if gpus >= 2 and not is_launched_child():
             check_inputs(cfg)  # refuse a bad config once, here, not in N children
             mp = {"bf16": "bf16", "fp16": "fp16"}.get(cfg.precision, "no")

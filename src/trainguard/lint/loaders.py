@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError
+from ..readers._io import checked_int
 from ..run import RunConfig
 
 # Flavour names, as they appear in messages and --json.
@@ -185,9 +186,13 @@ def _parse(p: Path) -> tuple[dict[str, Any], dict[str, int], str]:
     suffix = p.suffix.lower()
     if suffix == ".json" or (suffix not in (".yaml", ".yml") and text.lstrip().startswith("{")):
         try:
-            data = json.loads(text)
+            data = json.loads(text, parse_int=lambda s: checked_int(s, text, p))
         except json.JSONDecodeError as e:
             raise InputError(p, f"line {e.lineno}, column {e.colno}: invalid JSON ({e.msg})") from None
+        except RecursionError:
+            raise InputError(p, "JSON too deeply nested (thousands of levels of [ or {); not a config") from None
+        except ValueError as e:  # a 5,000-digit integer: Python refuses to convert it
+            raise InputError(p, f"a number out of range ({str(e).split(';')[0]})") from None
         lines = _json_lines(text)
     else:
         data, lines = _load_yaml(p, text)
@@ -197,16 +202,13 @@ def _parse(p: Path) -> tuple[dict[str, Any], dict[str, int], str]:
 
 
 def _load_yaml(p: Path, text: str) -> tuple[Any, dict[str, int]]:
+    """(value, key -> line); aliases bounded and nesting limited (a billion-laughs file is one error line)."""
     import yaml
 
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None) or getattr(e, "context_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
-        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
-        raise InputError(p, f"{where}invalid YAML ({problem})") from None
+    from .._yaml import compose_yaml, construct
+
+    node = compose_yaml(text, p)
+    data = construct(node)
     lines: dict[str, int] = {}
 
     def walk(n: Any, prefix: str) -> None:

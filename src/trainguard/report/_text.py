@@ -58,6 +58,33 @@ def num(x: Any, digits: int = 4) -> str:
     return str(x)
 
 
+def plural(n: int | float, noun: str) -> str:
+    """``1 step``, ``2 steps``: the count and the noun that agrees with it."""
+    return f"{num(n)} {noun}{'' if n == 1 else 's'}"
+
+
+def gpus(n: int | None) -> str:
+    return plural(n or 1, "GPU")
+
+
+def hours(h: float | None) -> str:
+    """Wall time a person reads: ``<1 min``, ``12 min``, ``3.4 h``."""
+    if h is None:
+        return "—"
+    if h < 1 / 60:
+        return "<1 min"
+    return f"{h * 60:.0f} min" if h < 1 else f"{h:.1f} h"
+
+
+def gpu_hours(x: float | None) -> str:
+    """``<0.01 GPU-hours`` rather than ``0 GPU-h``: a tiny run still used some compute."""
+    if x is None:
+        return "—"
+    if x < 0.01:
+        return "<0.01 GPU-hours"
+    return f"{x:.2f} GPU-hours" if x < 10 else f"{x:,.0f} GPU-hours"
+
+
 def pct(x: float | None) -> str:
     return "—" if x is None else f"{x:.0%}"
 
@@ -104,12 +131,12 @@ def waste_line(d: Diagnosis) -> str | None:
     w = d.waste
     if w is None or not w.steps:
         return None
-    parts = [f"{w.steps} steps ({pct(w.fraction)} of the run) after the best point"]
+    parts = [f"{plural(w.steps, 'step')} ({pct(w.fraction)} of the run) after the best point"]
     if w.hours is not None:
-        parts.append(f"{w.hours:.1f} h")
+        parts.append(hours(w.hours))
     if w.gpu_hours is not None:
-        g = f"{w.gpus} GPU{'s' if (w.gpus or 1) != 1 else ''}" + (", assumed" if w.gpus_assumed else "")
-        parts.append(f"{w.gpu_hours:.1f} GPU-hours ({g})")
+        g = gpus(w.gpus or 1) + (", assumed" if w.gpus_assumed else "")
+        parts.append(f"{gpu_hours(w.gpu_hours)} ({g})")
     s = ", ".join(parts)
     if w.deletable_checkpoints:
         s += f"; deletable checkpoints: {', '.join(w.deletable_checkpoints[:6])}"
@@ -146,9 +173,13 @@ __all__ = [
     "STATUS_COLOR",
     "best_line",
     "evidence_line",
+    "gpu_hours",
+    "gpus",
+    "hours",
     "metrics_lines",
     "num",
     "pct",
+    "plural",
     "schedule_desc",
     "steps",
     "waste_line",

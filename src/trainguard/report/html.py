@@ -27,6 +27,7 @@ from typing import Any
 
 from ..diagnosis import Diagnosis
 from ..run import EVAL_LOSS
+from . import _text as t
 from .plots import FLAG_COLORS, best_point, build_plots, to_png
 
 RENDERED_MARKER = "· rendered"
@@ -169,11 +170,11 @@ def _cards(d: Diagnosis) -> str:
         cards.append(_card("final eval_loss", f"{last:.4g}", f"step {int(ev.steps[-1])}; {rel}" if rel else f"step {int(ev.steps[-1])}"))
     w = d.waste
     if w is not None and (w.steps or w.fraction):
-        hrs = f"{w.hours:.1f} h" if w.hours is not None else "time unknown"
+        hrs = t.hours(w.hours) if w.hours is not None else "time unknown"
         gpu = ""
         if w.gpu_hours is not None:
-            gpu = f", {w.gpu_hours:.0f} GPU-h" + (" (1 GPU assumed)" if w.gpus_assumed else f" on {w.gpus} GPUs" if w.gpus else "")
-        cards.append(_card("wasted after the best", f"{w.fraction:.0%}", f"{w.steps} steps, {hrs}{gpu}"))
+            gpu = f", {t.gpu_hours(w.gpu_hours)}" + (" (1 GPU assumed)" if w.gpus_assumed else f" on {t.gpus(w.gpus)}" if w.gpus else "")
+        cards.append(_card("wasted after the best", f"{w.fraction:.0%}", f"{t.plural(w.steps, 'step')}, {hrs}{gpu}"))
     lr = d.lr_schedule
     conf, inf = (lr.configured or {}), (lr.inferred or {})
     if conf or inf:
@@ -181,8 +182,8 @@ def _cards(d: Diagnosis) -> str:
         cards.append(_card("LR: followed vs configured", v, "they differ" if lr.matches is False else "match" if lr.matches else ""))
     steps = run.last_step
     if steps is not None:
-        rt = f"{run.train_runtime / 3600:.1f} h" if run.train_runtime else "runtime unknown"
-        cards.append(_card("steps", str(steps), f"{rt}; {run.gpus} GPU(s)" + ("" if run.num_gpus or run.config.world_size else " assumed")))
+        rt = t.hours(run.train_runtime / 3600) if run.train_runtime else "runtime unknown"
+        cards.append(_card("steps", str(steps), f"{rt}; {t.gpus(run.gpus)}" + ("" if run.num_gpus or run.config.world_size else " assumed")))
     return '<div class="cards">' + "".join(cards) + "</div>" if cards else ""
 
 
@@ -332,8 +333,8 @@ def render_html(diagnosis: Diagnosis, *, title: str | None = None) -> str:
         ("config", "Config", _config(d)),
         ("log", "How the log was read", _how_read(d)),
     ]
-    nav = "".join(f'<a href="#{sid}">{t}</a>' for sid, t, _ in sections)
-    body = "".join(f'<section id="{sid}"><h2>{t}</h2>{content}</section>' for sid, t, content in sections)
+    nav = "".join(f'<a href="#{sid}">{title}</a>' for sid, title, _ in sections)
+    body = "".join(f'<section id="{sid}"><h2>{title}</h2>{content}</section>' for sid, title, content in sections)
     sources = ", ".join(run.sources) or "—"
     now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     return (

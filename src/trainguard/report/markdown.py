@@ -14,11 +14,12 @@ rendered into.
 
 from __future__ import annotations
 
-import html
+import re
 from typing import Any
 
 import numpy as np
 
+from .._sanitize import clean
 from ..diagnosis import Diagnosis
 from ..recommendations import code_blocks
 from ..run import CONFIG_KEYS, EVAL_LOSS, GRAD_NORM, LEARNING_RATE, TRAIN_LOSS, Series
@@ -39,10 +40,10 @@ _PHASE_MEANING = {
 
 
 def cell(x: Any) -> str:
-    """A table cell: numbers formatted, text escaped (pipes, newlines, HTML)."""
+    """A table cell: numbers formatted, text escaped (pipes, newlines, HTML, control characters)."""
     s = x if isinstance(x, str) else t.num(x)
-    s = html.escape(s, quote=False)
-    return s.replace("|", "\\|").replace("\r", " ").replace("\n", " ")
+    s = _esc(s.replace("\r", " ").replace("\n", " "))
+    return s.replace("|", "\\|")
 
 
 def _head(out: list[str], *cols: str) -> None:
@@ -51,13 +52,23 @@ def _head(out: list[str], *cols: str) -> None:
     out.append("|" + "---|" * len(cols))
 
 
+_ENTITY = re.compile(r"&(?=#?[A-Za-z0-9]+;)")
+
+
 def _esc(s: str) -> str:
-    """Running text from a log: HTML-escaped (Markdown renderers pass raw HTML through)."""
-    return html.escape(s, quote=False)
+    """Running text from a log, safe in Markdown: no HTML tag, no entity, no control character.
+
+    Only ``<`` (which opens a tag) and an ``&`` that would start an entity are
+    escaped: a ``->`` in a message stays ``->`` (escaping ``>`` showed ``-&gt;``
+    wherever the renderer does not decode entities, as in code spans).
+    Control characters become visible ``\\x1b`` text, so a report viewed with
+    ``cat`` cannot drive the terminal.
+    """
+    return clean(_ENTITY.sub("&amp;", s)).replace("<", "&lt;")
 
 
-def render_markdown(d: Diagnosis) -> str:
-    """The full report as Markdown text."""
+def render_markdown(d: Diagnosis, *, verbose: bool = False) -> str:
+    """The full report as Markdown text; ``verbose`` adds how the log was read (reader, points, notes)."""
     out: list[str] = []
     run = d.run
     out.append(f"# Training analysis: {_esc(run.name or 'run')}\n")
@@ -83,8 +94,11 @@ def render_markdown(d: Diagnosis) -> str:
         out.append("## What could not be checked\n")
         out.extend(f"- {_esc(u)}" for u in d.unknowns)
         out.append("")
-    _read(d, out)
-    return "\n".join(out).rstrip() + "\n"
+    if verbose:
+        _read(d, out)
+    elif d.run.skipped_lines:
+        out.append(f"{d.run.skipped_lines} log entries were not usable (no numeric step or value) and were dropped.\n")
+    return clean("\n".join(out).rstrip() + "\n")  # a net under the per-field escaping: no raw control character
 
 
 def _summary(d: Diagnosis, out: list[str]) -> None:
@@ -304,13 +318,13 @@ def _cost(d: Diagnosis, out: list[str]) -> None:
     gpus = run.num_gpus or run.config.world_size
     if run.train_runtime:
         total_h = run.train_runtime / 3600
-        out.append(f"- **Total training time:** {total_h:.1f} h" + (f" on {gpus} GPUs = {total_h * gpus:.1f} GPU-hours" if gpus else ""))
+        out.append(f"- **Total training time:** {t.hours(total_h)}" + (f" on {t.gpus(gpus)} = {t.gpu_hours(total_h * gpus)}" if gpus else ""))
     if w is not None and w.steps:
         out.append(f"- **After the best point:** {w.steps} steps, {t.pct(w.fraction)} of the run")
         if w.hours is not None:
-            out.append(f"- **Wasted time:** {w.hours:.1f} h")
+            out.append(f"- **Wasted time:** {t.hours(w.hours)}")
         if w.gpu_hours is not None:
-            out.append(f"- **Wasted GPU-hours:** {w.gpu_hours:.1f}" + (" (GPU count assumed 1)" if w.gpus_assumed else f" ({w.gpus} GPUs)"))
+            out.append(f"- **Wasted compute:** {t.gpu_hours(w.gpu_hours)}" + (" (GPU count assumed 1)" if w.gpus_assumed else f" ({t.gpus(w.gpus)})"))
         out.append(f"- **Useful share:** {t.pct(1 - w.fraction)} of the run")
     out.append("")
 

@@ -23,13 +23,19 @@ from ..diagnosis import Diagnosis
 from . import _text as t
 
 
-def render(d: Diagnosis) -> Group:
-    """The whole report as one rich renderable."""
-    return Group(*_parts(d))
+def render(d: Diagnosis, *, verbose: bool = False) -> Group:
+    """The whole report as one rich renderable; ``verbose`` adds how the log was read.
+
+    Print it wrapped in :class:`trainguard._sanitize.Sanitized` (as
+    :func:`print_report` does) so control characters from the log stay inert.
+    """
+    return Group(*_parts(d, verbose))
 
 
-def print_report(d: Diagnosis, console: Console) -> None:
-    console.print(render(d))
+def print_report(d: Diagnosis, console: Console, *, verbose: bool = False) -> None:
+    from .._sanitize import Sanitized
+
+    console.print(Sanitized(render(d, verbose=verbose)))
 
 
 def verdict(d: Diagnosis) -> Text:
@@ -44,7 +50,7 @@ def verdict(d: Diagnosis) -> Text:
     return line
 
 
-def _parts(d: Diagnosis) -> Iterable[RenderableType]:
+def _parts(d: Diagnosis, verbose: bool = False) -> Iterable[RenderableType]:
     yield verdict(d)
     yield Text(f"{d.run.format} · {', '.join(d.run.sources[:3]) or 'no source'}", style="dim")
     if d.findings:
@@ -120,7 +126,7 @@ def _parts(d: Diagnosis) -> Iterable[RenderableType]:
         for u in d.unknowns:
             yield _indent(Text("? " + u, style="yellow"), 2)
 
-    yield _footer(d)
+    yield _footer(d, verbose)
 
 
 def _lr_line(d: Diagnosis) -> str | None:
@@ -144,16 +150,21 @@ def _section(title: str) -> Text:
     return Text("\n" + title, style="bold underline")
 
 
-def _footer(d: Diagnosis) -> Text:
+def _footer(d: Diagnosis, verbose: bool) -> Text:
+    """Dropped entries and the readers' notes; with ``verbose``, also the reader and the points per metric."""
     run = d.run
     out = Text("\n", style="dim")
-    out.append(f"Read as {run.format}", style="dim")
-    if run.num_gpus:
-        out.append(f" · {run.num_gpus} GPUs", style="dim")
+    if verbose:
+        out.append(f"Read as {run.format}", style="dim")
+        if run.num_gpus:
+            out.append(f" · {t.gpus(run.num_gpus)}", style="dim")
     if run.skipped_lines:
-        out.append(f" · {run.skipped_lines} unparsed lines skipped", style="dim")
-    for line in t.metrics_lines(d):
-        out.append("\n  " + line, style="dim")
+        n = run.skipped_lines
+        out.append(f"{' · ' if verbose else ''}{n} unusable log {'entry' if n == 1 else 'entries'} dropped (no numeric step or value)",
+                   style="dim")
+    if verbose:
+        for line in t.metrics_lines(d):
+            out.append("\n  " + line, style="dim")
     for n in run.notes[:8]:
         out.append("\n  note: " + n, style="dim")
     return out

@@ -27,6 +27,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from ..errors import ConfigError
 
 ENV_PREFIX = "TRAINGUARD_"
+# Steps, batch sizes, block sizes: a billion is past any real run; 1e30 is a typo (and overflows int64 downstream).
+_MAX_COUNT = 10**9
+# TRAINGUARD_* names that are not config keys (the CLI's and the live guard's own switches).
+_OTHER_ENV = {"debug", "realruns", "stdin_max_mb", "cache_dir", "events", "home", "instrument", "launched", "notify",
+              "notify_file", "parent", "policy", "load_best", "stop_file", "screenshot_dir", "rank", "keys"}
 
 
 class TrainConfig(BaseModel):
@@ -44,43 +49,43 @@ class TrainConfig(BaseModel):
     # -- held-out split ----------------------------------------------------------
     # 10%: enough evals to see a trend on a few hundred pairs; dedup keeps seed 000's
     # leakage (3.64 -> 0.005 in 4% of an epoch) from hiding behind a "healthy" eval curve.
-    eval_fraction: float = Field(0.1, gt=0.0, lt=0.5)
+    eval_fraction: float = Field(0.1, gt=0.0, lt=0.5, allow_inf_nan=False)
     dedup: bool = True  # drop exact and normalised duplicates across the split, and report them
 
     # -- sequence --------------------------------------------------------------------
-    block_size: int = Field(512, ge=8)  # checked against the model's max positions before loading
+    block_size: int = Field(512, ge=8, le=_MAX_COUNT)  # checked against the model's max positions before loading
     # Packing short Q&A into full blocks: TRL's best-fit-decreasing with position ids
     # restarting per document, so attention never crosses documents (see docs).
     packing: bool = True
     completion_only_loss: bool = True  # loss on the answer only; the question is context, not target
 
     # -- optimisation ------------------------------------------------------------------
-    learning_rate: float = Field(2e-4, gt=0.0)  # a LoRA rate; use ~2e-5 or lower for full fine-tuning
+    learning_rate: float = Field(2e-4, gt=0.0, allow_inf_nan=False)  # a LoRA rate; use ~2e-5 or lower for full fine-tuning
     lr_scheduler_type: str = "cosine"  # seed 002: constant LR with no decay plateaued; 003's was not what it said
-    warmup_ratio: float = Field(0.05, ge=0.0, lt=1.0)  # seed 002/004: warmup stopped the early spikes
-    weight_decay: float = Field(0.1, ge=0.0)  # seed V2 (000/001): 0.0 -> 0.1; seed 003 says 0.01 is too weak
-    max_grad_norm: float = Field(1.0, ge=0.0)  # seed 004: clipping at 1.0 stabilised the run
-    num_train_epochs: float = Field(3.0, gt=0.0)
-    max_steps: int = -1  # > 0 overrides epochs (the HF rule)
+    warmup_ratio: float = Field(0.05, ge=0.0, lt=1.0, allow_inf_nan=False)  # seed 002/004: warmup stopped the early spikes
+    weight_decay: float = Field(0.1, ge=0.0, allow_inf_nan=False)  # seed V2 (000/001): 0.0 -> 0.1; seed 003 says 0.01 is too weak
+    max_grad_norm: float = Field(1.0, ge=0.0, allow_inf_nan=False)  # seed 004: clipping at 1.0 stabilised the run
+    num_train_epochs: float = Field(3.0, gt=0.0, allow_inf_nan=False)
+    max_steps: int = Field(-1, le=_MAX_COUNT)  # > 0 overrides epochs (the HF rule)
     # seed 003 ran 100 epochs and peaked at 15. Past this cap you must say so explicitly.
-    epoch_cap: float = Field(20.0, gt=0.0)
-    per_device_train_batch_size: int = Field(8, ge=1)
-    per_device_eval_batch_size: int = Field(8, ge=1)
-    gradient_accumulation_steps: int = Field(2, ge=1)  # seed 004: effective batch 4 -> 16 calmed the noise
+    epoch_cap: float = Field(20.0, gt=0.0, allow_inf_nan=False)
+    per_device_train_batch_size: int = Field(8, ge=1, le=_MAX_COUNT)
+    per_device_eval_batch_size: int = Field(8, ge=1, le=_MAX_COUNT)
+    gradient_accumulation_steps: int = Field(2, ge=1, le=_MAX_COUNT)  # seed 004: effective batch 4 -> 16 calmed the noise
     optim: str = "adamw_torch"
     seed: int = 42
 
     # -- regularisation -------------------------------------------------------------------
-    dropout: float | None = Field(0.1, ge=0.0, lt=1.0)  # seed 004: dropout 0.1 + attn 0.1; None keeps the model's
+    dropout: float | None = Field(0.1, ge=0.0, lt=1.0, allow_inf_nan=False)  # seed 004: dropout 0.1 + attn 0.1; None keeps the model's
     lora_r: int = Field(16, ge=1)  # seed V2 and 002: r 8 -> 16
     lora_alpha: int = Field(32, ge=1)  # alpha = 2r, seed 002
-    lora_dropout: float = Field(0.1, ge=0.0, lt=1.0)  # seed 003: lora_dropout 0 was its first root cause
+    lora_dropout: float = Field(0.1, ge=0.0, lt=1.0, allow_inf_nan=False)  # seed 003: lora_dropout 0 was its first root cause
     lora_target_modules: list[str] | str = "all-linear"  # peft's own resolution of the attention/MLP layers
 
     # -- evaluation, checkpoints, the guard -------------------------------------------------
-    eval_steps: int = Field(50, ge=1)  # seed V2: eval often enough to see the turn (500 at their scale)
+    eval_steps: int = Field(50, ge=1, le=_MAX_COUNT)  # seed V2: eval often enough to see the turn (500 at their scale)
     # save_steps is not a key: it always equals eval_steps, so the best eval is always a checkpoint on disk.
-    logging_steps: int = Field(10, ge=1)
+    logging_steps: int = Field(10, ge=1, le=_MAX_COUNT)
     save_total_limit: int = Field(3, ge=2)  # >= 2: HF keeps the best checkpoint besides the newest
     guard: bool = True  # attach trainguard's callback: saves on a new best, stops on overfitting
     early_stopping_patience: int | None = Field(3, ge=1)  # seed V2: patience 3, a backstop behind the guard
@@ -105,7 +110,8 @@ class TrainConfig(BaseModel):
         if self.max_steps <= 0 and self.num_train_epochs > self.epoch_cap:
             raise ValueError(
                 f"num_train_epochs={self.num_train_epochs:g} is over epoch_cap={self.epoch_cap:g}; "
-                "seed 003 ran 100 epochs and peaked at 15: raise epoch_cap explicitly if you mean it"
+                "a 100-epoch LoRA run of ours peaked at epoch 15 and overfitted for the other 85: "
+                "raise epoch_cap explicitly if you mean it"
             )
         if self.method == "full" and self.merge:
             raise ValueError("merge applies to LoRA adapters; method is full")
@@ -146,7 +152,7 @@ def _from_validation_error(e: ValidationError, path: str | None) -> ConfigError:
     err = e.errors()[0]
     key = ".".join(str(p) for p in err.get("loc", ())) or None
     if err.get("type") == "extra_forbidden":
-        msg = f"unknown key {key!r}; known keys: {', '.join(TrainConfig.model_fields)}"
+        msg = f"unknown key {key!r}; {_did_you_mean(key or '')}"
     elif err.get("type") == "missing":
         msg = f"missing required key {key!r}"
     elif key:
@@ -170,7 +176,8 @@ def load_config(
     Raises ConfigError naming the file and key: an unknown key, a wrong type, a
     malformed ``--set``. Paths in the YAML are taken relative to the YAML's folder.
     """
-    import yaml
+    from .._yaml import load_yaml
+    from ..errors import InputError
 
     values: dict[str, Any] = dict(base or {})
     where = None if path is None else str(path)
@@ -179,9 +186,9 @@ def load_config(
         if not p.is_file():
             raise ConfigError("config file not found", path=p)
         try:
-            loaded = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
-        except yaml.YAMLError as e:
-            raise ConfigError(f"not valid YAML ({' '.join(str(e).split())})", path=p) from None
+            loaded = load_yaml(p.read_text(encoding="utf-8"), p) or {}
+        except InputError as e:  # malformed, an alias bomb, too deep, a 5,000-digit number
+            raise ConfigError(e.problem, path=p) from None
         if not isinstance(loaded, dict):
             raise ConfigError("expected a mapping of key: value at the top level", path=p)
         for k in ("data", "eval_data", "model", "output_dir"):
@@ -190,20 +197,50 @@ def load_config(
                 loaded[k] = str(p.parent / v)
         values.update(loaded)
     fields = TrainConfig.model_fields
+    from_cli: dict[str, str] = {}  # key -> where it came from, when not the YAML file
     for name, raw in sorted((env if env is not None else os.environ).items()):
-        # Only TRAINGUARD_<FIELD>: the prefix is shared with TRAINGUARD_DEBUG and friends.
-        if name.startswith(ENV_PREFIX) and name[len(ENV_PREFIX):].lower() in fields:
-            values[name[len(ENV_PREFIX):].lower()] = _parse_scalar(raw)
+        if not name.startswith(ENV_PREFIX):
+            continue
+        key = name[len(ENV_PREFIX):].lower()
+        if key in fields:
+            values[key] = _parse_scalar(raw)
+            from_cli[key] = f"environment variable {name}"
+        elif key not in _OTHER_ENV and _nearest(key):
+            # the prefix is shared with TRAINGUARD_DEBUG and friends: only a near-miss of a key is a typo
+            raise ConfigError(f"environment variable {name} is not a config key; did you mean {ENV_PREFIX}{_nearest(key).upper()}?",
+                              key=key)
     for item in overrides:
         key, sep, raw = item.partition("=")
         key = key.strip()
         if not sep or not key:
             raise ConfigError(f"--set expects key=value, got {item!r}", key=key or None)
+        if key not in fields:
+            raise ConfigError(f"--set {key}: unknown key; {_did_you_mean(key)}", key=key)
         values[key] = _parse_scalar(raw)
+        from_cli[key] = f"--set {key}"
     try:
         return TrainConfig(**values)
     except ValidationError as e:
-        raise _from_validation_error(e, where) from None
+        err = _from_validation_error(e, where)
+        if err.key in from_cli:  # blame the override, not the YAML file
+            raise ConfigError(f"{from_cli[err.key]}: {str(err).removeprefix(f'{where}: ')}", key=err.key) from None
+        raise err from None
+
+
+def _nearest(key: str) -> str | None:
+    """The config key closest to ``key`` (a typo such as lerning_rate, or lora_rank for lora_r), if any is close."""
+    import difflib
+
+    fields = list(TrainConfig.model_fields)
+    found = difflib.get_close_matches(key.lower(), fields, n=1, cutoff=0.75)
+    if not found:  # a prefix of a key (lora_rank starts with lora_r), or a key that starts the name
+        found = [f for f in fields if key.startswith(f) or f.startswith(key)][:1]
+    return found[0] if found else None
+
+
+def _did_you_mean(key: str) -> str:
+    near = _nearest(key)
+    return f"did you mean `{near}`?" if near else "trainguard train --help lists the keys"
 
 
 def check_inputs(cfg: TrainConfig) -> dict[str, Any]:

@@ -225,6 +225,9 @@ def train(cfg: TrainConfig, *, console: Any = None, progress: Any = None, label:
         if r.severity.rank >= 1:  # warnings and worse; info stays in `trainguard lint`
             say(f"[yellow]lint {r.rule} ({r.severity.value}): {r.key}: {r.message}[/]")
     check_inputs(cfg)
+    # Everything checkable is checked before the model loads (seconds to minutes): --resume /nope
+    # fails here, in one line, not after the weights are in memory.
+    resume = resolve_resume(cfg)
     kind, train_ex, eval_ex, split = load_splits(cfg.data, cfg.eval_data, eval_fraction=cfg.eval_fraction,
                                                   seed=cfg.seed, dedup=cfg.dedup)
     say(f"data: {split.summary()}")
@@ -237,7 +240,6 @@ def train(cfg: TrainConfig, *, console: Any = None, progress: Any = None, label:
     notes = list(loaded.notes)
     out = Path(cfg.output_dir)
     out.mkdir(parents=True, exist_ok=True)
-    resume = resolve_resume(cfg)
     if resume:
         say(f"resuming from {resume}")
         notes.append(f"resumed from {Path(resume).name}")
@@ -314,6 +316,10 @@ def _quiet_libraries() -> None:
     warnings.filterwarnings("ignore", message=".*deprecated and will be removed in v6.*", category=FutureWarning)
     datasets.disable_progress_bars()
     transformers.utils.logging.disable_progress_bar()
+    # transformers' own advice (no attention_mask passed to generate, lm_head tied or newly initialised on
+    # load) is about code the user did not write: trainguard passes the masks and ties the heads itself.
+    transformers.utils.logging.set_verbosity_error()
+    warnings.filterwarnings("ignore", message=".*attention.mask.*")
 
 
 def _build(cfg: TrainConfig, loaded: Any, train_ds: Any, eval_ds: Any, callbacks: list[Any]) -> Any:
