@@ -120,7 +120,7 @@ def test_several_runs_give_a_json_array() -> None:
 
 def test_markdown_to_a_file(tmp_path: Path) -> None:
     out = tmp_path / "report.md"
-    res = run(str(realrun("010")), "--format", "md", "-o", str(out))
+    res = run(str(realrun("010")), "--format", "md", "-o", str(out), "--verbose")
     assert res.exit_code in (0, 1)
     assert res.stdout == ""
     assert f"wrote {out}" in res.stderr
@@ -131,7 +131,7 @@ def test_markdown_to_a_file(tmp_path: Path) -> None:
 
 
 def test_terminal_report_at_width_100() -> None:
-    res = run(str(realrun("010")))
+    res = run(str(realrun("010")), "--verbose")
     lines = res.stdout.splitlines()
     assert lines[0].split()[0] in ("HEALTHY", "WARNING", "ERROR", "CRITICAL")
     assert all(len(line) <= 100 for line in lines)
