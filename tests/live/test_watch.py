@@ -6,6 +6,7 @@ import itertools
 import os
 import signal
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -18,6 +19,7 @@ from trainguard.live.policy import Policy
 from trainguard.live.watch import Follower, watch_file
 
 LOG = Path(__file__).parent / "data" / "hf_overfit_stdout.log"  # genuine HF Trainer stdout, 40 evals
+REPLAY = Path(__file__).parent / "scripts" / "replay_log.py"
 
 
 def _pieces(data: bytes, n: int) -> list[bytes]:
@@ -128,11 +130,14 @@ def test_watch_cli_signals_the_trainer_pid_on_stop_and_exits(tmp_path: Path) -> 
     p.write_bytes(LOG.read_bytes())
     trainer = subprocess.Popen(["sleep", "60"])  # stands in for a trainer we do not own
     try:
-        res = CliRunner().invoke(app, ["watch", str(p), "--exit-on-stop", "--pid", str(trainer.pid), "--poll", "0.01"])
+        res = CliRunner().invoke(app, ["watch", str(p), "--exit-on-stop", "--pid", str(trainer.pid), "--poll", "0.01",
+                                       "--grace", "0.2"])
         assert res.exit_code == 1, res.output
         assert trainer.wait(timeout=10) == -signal.SIGINT
         assert "stop (overfitting)" in res.output and f"sent SIGINT to pid {trainer.pid}" in res.output
+        assert res.output.count("stop (overfitting)") == 1  # announced once, however long the log goes on
         assert "the guard decided to stop" in res.output
+        assert not (tmp_path / "train.log.trainguard-stop").exists()  # no request left to stop the next run
     finally:
         if trainer.poll() is None:
             trainer.kill()
@@ -158,3 +163,57 @@ def test_watch_cli_exits_on_idle_timeout_and_on_sigint(tmp_path: Path) -> None:
 def test_watch_cli_rejects_a_folder(tmp_path: Path) -> None:
     res = CliRunner().invoke(app, ["watch", str(tmp_path)])
     assert res.exit_code == 2 and "is a folder" in res.output
+
+
+def test_watch_pid_ends_a_job_that_ignores_sigint_and_exits_when_its_log_ends(tmp_path: Path) -> None:
+    """No callback answers the stop file, SIGINT is ignored: SIGTERM ends it, and watch ends with it."""
+    log = tmp_path / "train.log"
+    with open(log, "wb") as out:
+        job = subprocess.Popen([sys.executable, str(REPLAY), str(LOG), "--delay", "0.0005", "--ignore-sigint",
+                                "--hold", "120"], stdout=out, stderr=subprocess.STDOUT)
+    try:
+        res = CliRunner().invoke(app, ["watch", str(log), "--pid", str(job.pid), "--grace", "0.5", "--poll", "0.02"])
+        assert job.wait(timeout=30) == 143  # its SIGTERM handler ran: SIGINT was ignored, SIGTERM was not
+        assert res.exit_code == 1, res.output
+        assert "sent SIGINT" in res.output and "still running; sent SIGTERM" in res.output
+        assert f"process {job.pid} exited" in res.output  # it did not wait for the idle limit
+        assert log.read_bytes().endswith(b"got SIGTERM\n")
+    finally:
+        if job.poll() is None:
+            job.kill()
+
+
+def test_watch_ends_by_itself_on_a_silent_fifo_a_device_a_missing_or_deleted_file(tmp_path: Path) -> None:
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    res = CliRunner().invoke(app, ["watch", str(fifo), "--idle-timeout", "0.3", "--poll", "0.02"])
+    assert res.exit_code == 0 and "no new output for 0.3 s" in res.output  # nobody writes: it never blocks in open
+    res = CliRunner().invoke(app, ["watch", "/dev/zero", "--poll", "0.02"])
+    assert res.exit_code == 2 and "not a log file" in res.output
+    res = CliRunner().invoke(app, ["watch", str(tmp_path / "never.log"), "--idle-timeout", "0.3", "--poll", "0.02"])
+    assert res.exit_code == 2 and "did not appear within 0.3 s" in res.output and "Traceback" not in res.output
+    gone = tmp_path / "gone.log"
+    gone.write_bytes(LOG.read_bytes()[:3000])
+    timer = threading.Timer(0.3, gone.unlink)
+    timer.start()
+    r = watch_file(gone, Guard(Policy(alert_only=True)), poll_s=0.02, deleted_grace_s=0.3)
+    timer.join()
+    assert r.reason == "deleted"
+    help_text = CliRunner().invoke(app, ["watch", "--help"], terminal_width=200).output
+    assert "1800" in help_text and "idle" in help_text  # the default idle limit is stated
+
+
+def test_a_line_without_end_is_held_only_up_to_the_cap() -> None:
+    from trainguard.live.feed import MAX_LINE, LineFeed
+
+    guard = Guard(Policy(alert_only=True))
+    feed = LineFeed(guard)
+    head = LOG.read_text()[:20000]
+    feed.feed(head)
+    for _ in range(8):  # 8 MB of NUL bytes with no newline, as from /dev/zero
+        feed.feed("\0" * (1 << 20))
+    assert feed.skipped_chars >= 8 * (1 << 20) - MAX_LINE
+    before = guard.points
+    feed.feed("\n{'loss': '2.5', 'grad_norm': '1.0', 'learning_rate': '0.001', 'epoch': '9.0'}\n")
+    feed.close()  # the HF reader waits for the next progress-bar redraw to date a dict line: end the stream
+    assert guard.points == before + 1  # parsing resumed at the next line

@@ -1,7 +1,8 @@
 """``trainguard watch FILE``: follow a log another process writes, under the guard.
 
 Exit codes: 0 when the run ended (or went idle) healthy, 1 when the guard
-decided to stop or the diagnosis has error-level findings, 2 bad input.
+decided to stop or the diagnosis has error-level findings, 2 bad input (a
+folder, a device, a file that never appeared).
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ import typer
 
 from ._common import guarded
 
+DEFAULT_IDLE_S = 1800.0  # 30 minutes: a live trainer writes at least a progress bar far more often
+
 
 def register(app: typer.Typer) -> None:
     @app.command()
@@ -27,9 +30,13 @@ def register(app: typer.Typer) -> None:
         alert_only: bool = typer.Option(False, "--alert-only", help="Only alert, never act on a stop."),
         notify: list[str] = typer.Option(None, "--notify", help="apprise URL to alert (repeatable). Never printed."),
         exit_on_stop: bool = typer.Option(False, "--exit-on-stop", help="Exit as soon as the guard decides to stop."),
-        pid: int = typer.Option(None, "--pid", help="On a stop, send SIGINT to this process (the trainer)."),
-        idle_timeout: float = typer.Option(None, "--idle-timeout", min=0.0, help="Exit after this many seconds "
-                                           "without new output."),
+        pid: int = typer.Option(None, "--pid", help="The trainer's process: on a stop it gets --grace seconds to "
+                                "answer the stop file, then SIGINT, SIGTERM, SIGKILL; watch ends when it exits."),
+        grace: float = typer.Option(30.0, "--grace", min=0.0, help="Seconds between the stop request, SIGINT, "
+                                    "SIGTERM and SIGKILL (with --pid)."),
+        idle_timeout: float = typer.Option(DEFAULT_IDLE_S, "--idle-timeout", min=0.0, help="Exit after this many "
+                                           "seconds without new output (also the wait for a file that does not "
+                                           "exist yet; 0: wait forever)."),
         from_start: bool = typer.Option(True, "--from-start/--from-end", help="Read what the file already holds "
                                         "(default: yes, so the guard knows the history) or only what is appended."),
         end_marker: str = typer.Option(None, "--end-marker", help="Regex of a line that ends the run "
@@ -67,13 +74,18 @@ def register(app: typer.Typer) -> None:
             result = watch_file(file, guard, from_start=from_start, idle_timeout_s=idle_timeout,
                                 exit_on_stop=exit_on_stop, pid=pid, end_marker=end_marker, fmt=fmt,
                                 poll_s=poll, stop_event=stop, monitor=ResourceMonitor(guard),
-                                on_action=_announce(action_printer(guard, notifier, say), pid),
-                                say=say, echo=sys.stdout.buffer if echo else None)
+                                on_action=_announce(action_printer(guard, notifier, say, taken=_taken(pid)), pid),
+                                say=say, echo=sys.stdout.buffer if echo else None, grace_s=grace)
         finally:
             signal.signal(signal.SIGINT, previous)
         why = {"ended": "the run ended", "idle": f"no new output for {idle_timeout:g} s" if idle_timeout else "idle",
-               "stopped": "the guard decided to stop", "interrupted": "interrupted"}[result.reason]
+               "stopped": "the guard decided to stop", "interrupted": "interrupted",
+               "exited": f"process {pid} exited", "deleted": "the log was deleted"}[result.reason]
         head = f"trainguard: stopped watching {file}: {why} ({result.points} points read)"
+        if result.signals:
+            head += f"; sent {', then '.join(result.signals)} to pid {pid}"
+        elif result.acked_step is not None:
+            head += f"; the trainer took the stop request at step {result.acked_step}"
         diagnosis = finish(guard, report=report, headline=head)
         if notifier is not None:
             notifier.close(timeout=15.0)
@@ -82,14 +94,26 @@ def register(app: typer.Typer) -> None:
 
 
 def _announce(inner: Callable[[Any], None], pid: int | None) -> Callable[[Any], None]:
-    """Print a stop decision (watch cannot act on it unless --pid), then pass the action on."""
+    """Print a stop decision (once: watch_file passes on the first stop only), then pass the action on."""
     from ._live import say
 
     def on_action(action: Any) -> None:
         if action.stop:
             say(f"trainguard: {action.reason}")
             if pid is None:
-                say("trainguard: the trainer is not ours to stop (pass --pid PID to send it SIGINT)")
+                say("trainguard: without --pid, only a trainguard callback in the trainer can act on it "
+                    "(through the stop file)")
         inner(action)
 
     return on_action
+
+
+def _taken(pid: int | None) -> Callable[[Any], str]:
+    def taken(action: Any) -> str:
+        if not action.stop:
+            return "alert only, the job continues"
+        if pid is None:
+            return "stop requested through the stop file beside the log"
+        return f"stopping pid {pid} (stop file, then signals)"
+
+    return taken

@@ -19,7 +19,11 @@ chunking, tqdm ``\\r`` redraws, ANSI cursor moves) and
    gives the planned steps and, through :class:`ResourceMonitor`, the step
    time from the wall clock of each redraw;
 4. **notices the end of training**: a ``train_runtime`` summary or a
-   user-given end marker.
+   user-given end marker;
+5. **bounds what it holds**: text with no line end (``/dev/zero``, a binary
+   blob) is kept up to ``MAX_LINE`` characters; past that the rest of the
+   line is skipped (counted in ``skipped_chars``) and parsing resumes at the
+   next line end, so memory stays bounded whatever arrives.
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ from .resources import ResourceMonitor
 log = logging.getLogger(__name__)
 
 READERS = ("hf_stdout", "text")  # candidate line readers, in preference order on a tie
+MAX_LINE = 1 << 20  # characters of one unfinished line held for the parser (a metric line is < 1 KB)
 SNIFF_CONFIDENT = 0.5
 _BAR_TAIL = re.compile(r"/(\d+) \[")
 _DICT_SEG = re.compile(r"\{'[^\r\n]*\}(?=[ \t]*[\r\n])")
@@ -196,10 +201,16 @@ class LineFeed:
         self._head_len = 0
         self._bar = _Progress()
         self._seg_tail = ""
+        self._open_line = 0  # characters since the last line end
+        self._skipping = False
+        self.skipped_chars = 0
 
     # -- input ------------------------------------------------------------
     def feed(self, text: str) -> list[Any]:
         """Take any piece of text; returns the non-continue actions it caused."""
+        if not text:
+            return []
+        text = self._bound(text)
         if not text:
             return []
         self._scan(text)
@@ -210,6 +221,24 @@ class LineFeed:
                 return []
             text, self._head = "".join(self._head), []
         return self._apply(self._parser.feed(text))
+
+    def _bound(self, text: str) -> str:
+        """Drop the part of an over-long unfinished line (see ``MAX_LINE``); returns what may be parsed."""
+        cut = max(text.rfind("\n"), text.rfind("\r"))
+        if cut < 0:
+            if self._skipping or self._open_line + len(text) > MAX_LINE:
+                self._skipping = True
+                self.skipped_chars += len(text)
+                return ""
+            self._open_line += len(text)
+            return text
+        if self._skipping:
+            first = min(i for i in (text.find("\n"), text.find("\r")) if i >= 0)
+            self.skipped_chars += first
+            self._skipping = False
+            text = "\n" + text[first + 1:]  # end the parser's partial line, resume after the long one
+        self._open_line = len(text) - cut - 1
+        return text
 
     def close(self) -> list[Any]:
         """Flush a partial last line (end of stream)."""
