@@ -21,6 +21,7 @@ from types import ModuleType
 from ..errors import InputError, NoMetricsError
 from ..run import Run
 from ._io import head, looks_binary, spool_stdin
+from ._protocol import RunList, Skipped
 
 # Module names under trainguard.readers, in priority order for equal sniffs.
 # Add a format by adding its module here.
@@ -28,15 +29,22 @@ _REGISTRY: tuple[str, ...] = (
     "trainer_state",
     "hf_stdout",
     "tensorboard",
+    "wandb_run",
+    "wandb_export",
     "lightning_csv",
     "table",
     "jsonl",
     "keras_json",
+    "json_metrics",
+    "keras_stdout",
+    "multiline",
+    "megatron",
+    "coqui",
     "text",
 )
 
 # Folder readers: modules exposing sniff_dir(path) -> float and read_dir(path) -> list[Run].
-_DIR_REGISTRY: tuple[str, ...] = ("folder",)
+_DIR_REGISTRY: tuple[str, ...] = ("folder", "mlflow_store", "wandb_run")
 
 
 def readers() -> list[ModuleType]:
@@ -85,8 +93,12 @@ def _binary_ok(path: Path, data: bytes) -> bool:
     return any(getattr(m, "BINARY", False) and m.sniff(data, path) > 0 for m in readers())
 
 
-def read_runs(path: str | Path, *, fmt: str | None = None, pattern: str | None = None) -> list[Run]:
-    """Every run found at ``path``: a file (one run), ``-`` (stdin), or a folder (one or several runs)."""
+def read_runs(path: str | Path, *, fmt: str | None = None, pattern: str | None = None) -> RunList:
+    """Every run found at ``path``: a file (one run), ``-`` (stdin), or a folder (one or several runs).
+
+    The result is a list of Runs whose ``skipped`` attribute names each file of
+    a folder that was not read, with the reason (empty for a single file).
+    """
     if str(path) == "-":
         p = spool_stdin()
         try:
@@ -95,7 +107,7 @@ def read_runs(path: str | Path, *, fmt: str | None = None, pattern: str | None =
             p.unlink(missing_ok=True)
         run.name = "stdin"
         run.sources = ["-"]
-        return [run]
+        return RunList([run])
     p = Path(path)
     if p.is_dir():
         best: tuple[float, ModuleType] | None = None
@@ -105,15 +117,16 @@ def read_runs(path: str | Path, *, fmt: str | None = None, pattern: str | None =
                 best = (c, m)
         if best is None:
             raise NoMetricsError(p, "folder holds no log we recognise (trainer_state.json, checkpoint-*/, event files, metrics.csv, *.log)")
-        return list(best[1].read_dir(p))
+        found = best[1].read_dir(p)
+        return found if isinstance(found, RunList) else RunList(list(found))
     if fmt is None and pattern is None and p.is_file():
         # a log holding several consecutive runs (HF stdout): every one of them
         data = head(p)
         if data.strip() and not looks_binary(data):
             mod = pick_reader(p, data)
             if hasattr(mod, "read_all"):
-                return list(mod.read_all(p))
-    return [read_file(p, fmt=fmt, pattern=pattern)]
+                return RunList(list(mod.read_all(p)))
+    return RunList([read_file(p, fmt=fmt, pattern=pattern)])
 
 
 def read_run(
@@ -134,4 +147,4 @@ def read_run(
     return run
 
 
-__all__ = ["read_file", "read_run", "read_runs", "readers"]
+__all__ = ["RunList", "Skipped", "read_file", "read_run", "read_runs", "readers"]

@@ -55,7 +55,10 @@ def segments(kind: np.ndarray, epoch: np.ndarray) -> np.ndarray:
 
     A resume from a checkpoint rewinds the epoch only a little and stays in the
     same run; a fresh run in the same file starts again below half the epoch
-    reached (and after a summary line, always).
+    reached (and after a summary line, always). Eval lines right after a
+    summary at its final epoch are ``trainer.evaluate()`` called after
+    ``trainer.train()``: they stay in the run (at its last step), and a new run
+    starts only with the first record after them.
     """
     n = len(kind)
     start = np.zeros(n, bool)
@@ -63,8 +66,13 @@ def segments(kind: np.ndarray, epoch: np.ndarray) -> np.ndarray:
     summ = np.flatnonzero(kind == KIND_SUMMARY)
     if len(summ) and len(metric):
         nxt = np.searchsorted(metric, summ, side="right")
-        nxt = nxt[nxt < len(metric)]
-        start[metric[nxt]] = True
+        keep = nxt < len(metric)
+        for si, j in zip(summ[keep].tolist(), nxt[keep].tolist(), strict=True):
+            final = epoch[si]
+            while j < len(metric) and kind[metric[j]] == KIND_EVAL and _at_or_after(epoch[metric[j]], final):
+                j += 1
+            if j < len(metric):
+                start[metric[j]] = True
     tr = np.flatnonzero((kind == KIND_TRAIN) & np.isfinite(epoch))
     if len(tr) > 1:
         e = epoch[tr]
@@ -73,6 +81,11 @@ def segments(kind: np.ndarray, epoch: np.ndarray) -> np.ndarray:
         start[tr[1:][reset]] = True
     start[0:1] = False
     return np.cumsum(start)
+
+
+def _at_or_after(e: float, final: float) -> bool:
+    """An eval epoch at (or past) the summary's final epoch, or either unknown."""
+    return bool(e != e or final != final or e >= final - 1e-6)
 
 
 def resolve(kind: np.ndarray, epoch: np.ndarray, bar_n: np.ndarray, bar_total: np.ndarray, hints: Hints) -> Resolution:
@@ -91,6 +104,11 @@ def resolve(kind: np.ndarray, epoch: np.ndarray, bar_n: np.ndarray, bar_total: n
         runmax = np.maximum.accumulate(bar_n[idx])
         exact[idx[bar_n[idx] < runmax]] = False
     planned = total or hints.max_steps
+    off = _counter_offset(bar_n, epoch, exact, planned / hints.num_train_epochs if planned and hints.num_train_epochs else None)
+    if off:
+        bar_n = np.where(exact, bar_n - off, bar_n)
+        res.notes.append(f"hf_stdout: the tqdm counter after each line runs {off:+d} step(s) from the epoch x steps/epoch; "
+                         "the bar was not redrawn after the dict lines (the next refresh was read), so counters were corrected by the epoch")
     approx_total = None
     if hints.runtime and hints.steps_per_second:
         approx_total = hints.runtime * hints.steps_per_second
@@ -199,6 +217,37 @@ def resolve(kind: np.ndarray, epoch: np.ndarray, bar_n: np.ndarray, bar_total: n
     if parts:
         res.notes.append("hf_stdout: dict lines carry no step; steps recovered: " + "; ".join(parts))
     return res
+
+
+def _counter_offset(bar_n: np.ndarray, epoch: np.ndarray, exact: np.ndarray, spe: float | None) -> int:
+    """Steps by which the tqdm counters read after dict lines are off, settled by the epochs (0: none, or unsure).
+
+    When a script's bar is redrawn *before* each dict line but not after it,
+    the counter found after a dict is the next refresh, one or more steps
+    later. The epoch printed in the dict is exact up to rounding, so
+    ``counter - epoch x steps_per_epoch`` is then the same non-zero integer on
+    every line. The steps per epoch are the banner's (planned / epochs), else
+    the slope of a straight-line fit; the offset is used only when that
+    difference is steady (median absolute deviation under a quarter step), so
+    epoch rounding on long epochs never moves a step.
+    """
+    idx = np.flatnonzero(exact & np.isfinite(epoch) & (epoch > 0))
+    if len(idx) < 3:
+        return 0
+    b = bar_n[idx].astype(float)
+    e = epoch[idx]
+    if spe is None:
+        if float(np.ptp(e)) <= 0:
+            return 0
+        slope = float(np.polyfit(e, b, 1)[0])
+        d = b - slope * e
+    else:
+        d = b - spe * e
+    med = float(np.median(d))
+    k = round(med)
+    if k == 0 or abs(med - k) > 0.25 or float(np.median(np.abs(d - med))) > 0.25:
+        return 0
+    return int(k)
 
 
 def _round_grid(x: float, tol: float) -> int | None:

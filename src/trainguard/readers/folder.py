@@ -24,6 +24,8 @@ import numpy as np
 
 from ..errors import InputError, NoMetricsError, TrainguardError
 from ..run import Run, Series
+from ._protocol import RunList, Skipped
+from .split_tables import find_pair, join_exports, read_pair
 
 NAME = "folder"
 FORMAT = "hf_output_dir"
@@ -31,8 +33,9 @@ MAX_DEPTH = 3
 _CKPT = re.compile(r"checkpoint-(\d+)")
 _LOG_SUFFIXES = (".log", ".out", ".txt", ".err")
 # Never read as metrics: pickles, weights, tokenizer and config files (configs.py reads the configs).
-_SKIP_SUFFIXES = (".bin", ".safetensors", ".pt", ".pth", ".ckpt", ".npy", ".npz", ".pkl", ".pickle", ".model",
-                  ".jpg", ".jpeg", ".png", ".gif", ".svg", ".pdf", ".html", ".py", ".sh", ".yaml", ".yml", ".md")
+_WEIGHT_SUFFIXES = (".bin", ".safetensors", ".pt", ".pth", ".ckpt", ".npy", ".npz", ".pkl", ".pickle", ".model", ".h5",
+                    ".keras", ".onnx", ".gguf")
+_SKIP_SUFFIXES = (*_WEIGHT_SUFFIXES, ".jpg", ".jpeg", ".png", ".gif", ".svg", ".pdf", ".html", ".py", ".sh", ".yaml", ".yml", ".md")
 _SKIP_NAMES = {"training_args.json", "args.json", "adapter_config.json", "config.json", "generation_config.json",
                "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.json", "merges.txt",
                "added_tokens.json", "model.safetensors.index.json", "requirements.txt", "README.md"}
@@ -47,28 +50,76 @@ def sniff_dir(path: Path) -> float:
         return 0.9
     if any(True for _ in _discover(p, 0)):
         return 0.7
+    try:
+        if find_pair([f for f in p.iterdir() if f.is_file()]) is not None:
+            return 0.7
+    except OSError:
+        return 0.0
     tb = _tensorboard()
     return 0.6 if tb is not None and _has_events_outside_hf(p) else 0.0
 
 
-def read_dir(path: Path | str) -> list[Run]:
-    """One Run per run found under ``path``; NoMetricsError when there is none."""
+def read_dir(path: Path | str) -> RunList:
+    """One Run per run found under ``path``, and each file left out with why; NoMetricsError when there is no run.
+
+    Files are never dropped silently: each one is read (alone, or with its
+    partner when one run is split over several tables, see ``split_tables``)
+    or listed in the result's ``skipped`` with the reason.
+    """
     root = Path(path)
     if _state_file(root) is not None:
-        return [read_output_dir(root)]
+        return RunList([read_output_dir(root)])
     runs: list[Run] = []
+    skipped: list[Skipped] = []
     tb = _tensorboard()
     if tb is not None and _has_events_outside_hf(root):
         with contextlib.suppress(NoMetricsError):
             runs.extend(tb.read_dir(root))
-    for kind, p in _discover(root, 0):
-        if kind == "hf":
-            runs.append(read_output_dir(p))
-        else:
-            runs.extend(_read_file(p, root))
+    _walk(root, root, 0, tb, runs, skipped)
+    runs = join_exports(runs)
     if not runs:
-        raise NoMetricsError(root, "folder holds no log we recognise (trainer_state.json, checkpoint-*/, event files, metrics.csv, *.log)")
-    return runs
+        why = "; ".join(f"{Path(s.path).name}: {s.reason}" for s in skipped[:3])
+        raise NoMetricsError(root, "folder holds no log we recognise (trainer_state.json, checkpoint-*/, event files, metrics.csv, *.log)"
+                             + (f"; {why}" if why else ""))
+    return RunList(runs, skipped)
+
+
+def _walk(d: Path, root: Path, depth: int, tb: ModuleType | None, runs: list[Run], skipped: list[Skipped]) -> None:
+    """Read every file of ``d`` (pairs first), then its sub-folders, down to MAX_DEPTH."""
+    try:
+        entries = sorted(d.iterdir())
+    except OSError as e:
+        skipped.append(Skipped(str(d), f"folder not readable ({e.strerror or e})"))
+        return
+    files = [p for p in entries if p.is_file()]
+    pair = find_pair(files)
+    if pair is not None:
+        try:
+            runs.append(read_pair(*pair))
+            files = [f for f in files if f not in pair]
+        except TrainguardError:
+            pass  # read one by one below
+    for p in files:
+        reason = _skip_reason(p, tb)
+        if reason == "":
+            continue  # a TensorBoard event file, read with its folder
+        if reason is not None:
+            skipped.append(Skipped(str(p), reason))
+            continue
+        got, why = _read_file(p, root)
+        if got:
+            runs.extend(got)
+        else:
+            skipped.append(Skipped(str(p), why))
+    for p in entries:
+        if not p.is_dir() or p.name in _SKIP_DIRS or p.name.startswith(".") or _CKPT.fullmatch(p.name):
+            continue
+        if _state_file(p) is not None:
+            runs.append(read_output_dir(p))
+        elif depth >= MAX_DEPTH:
+            skipped.append(Skipped(str(p), f"deeper than {MAX_DEPTH} folders below {root.name or root}: not searched"))
+        else:
+            _walk(p, root, depth + 1, tb, runs, skipped)
 
 
 def read_output_dir(d: Path) -> Run:
@@ -170,33 +221,51 @@ def _discover(d: Path, depth: int):
 
 
 def _readable(p: Path, tb: ModuleType | None) -> bool:
+    return _skip_reason(p, tb) is None
+
+
+def _skip_reason(p: Path, tb: ModuleType | None) -> str | None:
+    """Why ``p`` is not read as a metrics log (None: read it; "": read elsewhere, not worth a line)."""
     name = p.name
-    if name in _SKIP_NAMES or name.lower().endswith(_SKIP_SUFFIXES) or name.startswith("."):
-        return False
-    if tb is not None and tb.is_event_file(name):
-        return False  # grouped per directory by tensorboard.read_dir
-    if "events.out.tfevents" in name:
-        return False
+    low = name.lower()
+    if (tb is not None and tb.is_event_file(name)) or "events.out.tfevents" in name:
+        return ""  # grouped per directory by tensorboard.read_dir
+    if name.startswith("."):
+        return "hidden file"
+    if name in _SKIP_NAMES:
+        return "a config or tokenizer file (configs are read as the run's settings, not as metrics)"
+    if low.endswith(_WEIGHT_SUFFIXES):
+        return "model weights or a pickle: never loaded"
+    if low.endswith(_SKIP_SUFFIXES):
+        return f"not a metrics log ({p.suffix or name})"
     try:
         if p.stat().st_size == 0:
-            return False
+            return "empty file"
         data = _head(p)
     except (OSError, TrainguardError):
-        return False
+        return "not readable"
     from . import readers
+    from ._io import looks_binary
 
-    return any(float(m.sniff(data, p)) > 0 for m in readers() if m.NAME != "tensorboard")
+    if not data:
+        return "not readable"
+    if any(float(m.sniff(data, p)) > 0 for m in readers() if m.NAME != "tensorboard"):
+        return None
+    if looks_binary(data):
+        return "binary data, not a text log"
+    return "no reader recognised it (no metric lines in its first 64 KiB)"
 
 
-def _read_file(p: Path, root: Path) -> list[Run]:
-    from . import pick_reader, readers  # noqa: F401
+def _read_file(p: Path, root: Path) -> tuple[list[Run], str]:
+    """(runs read from ``p``, why none were) for one file of a walked folder."""
+    from . import pick_reader
 
     try:
         mod = pick_reader(p, _head(p))
         reader = getattr(mod, "read_all", None)
         runs = list(reader(p)) if reader else [mod.read(p)]
-    except TrainguardError:
-        return []  # a file that is not a log after all: the folder is still read
+    except TrainguardError as e:
+        return [], getattr(e, "problem", str(e))  # not a log after all: the folder is still read
     from .trainer_state import find_checkpoints
 
     for r in runs:
@@ -205,7 +274,7 @@ def _read_file(p: Path, root: Path) -> list[Run]:
         rel = p.relative_to(root)
         if len(rel.parts) > 1 and r.name in (p.stem, p.name):
             r.name = str(rel.parent / r.name)
-    return runs
+    return runs, ""
 
 
 def _has_events_outside_hf(root: Path) -> bool:

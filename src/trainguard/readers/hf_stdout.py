@@ -20,6 +20,7 @@ import numpy as np
 
 from ..errors import InputError, NoMetricsError
 from ..run import EPOCH, Run, Series
+from . import log_config
 from ._hf_scan import (
     KIND_EVAL,
     KIND_IGNORE,
@@ -43,6 +44,7 @@ _INFO_HEAD = 8 << 20  # launcher and banner lines are printed before training st
 _SKIP_KEYS = {"epoch", "step", "total_flos", "num_input_tokens_seen"}
 _EVAL_META = {"eval_runtime", "eval_samples_per_second", "eval_steps_per_second"}
 _SUMMARY_KEYS = {"train_runtime", "train_samples_per_second", "train_steps_per_second", "train_loss"}
+_SAVE = re.compile(rb"Saving model checkpoint to (\S*?checkpoint-(\d+))")
 _SNIFF = re.compile(rb"\{'(?:loss|eval_loss|eval_[\w/]+|train_runtime|learning_rate|grad_norm)': '?[-\d.naif]")
 
 
@@ -81,6 +83,7 @@ class StreamParser:
         self._summaries: dict[int, dict[str, float]] = {}  # record index -> summary values
         self._closed = False
         self._info_len = -1
+        self._saves: dict[int, tuple[int, str]] = {}  # step -> (byte offset, path) of "Saving model checkpoint to"
 
     # -- feeding -------------------------------------------------------------
     def feed(self, chunk: str) -> list[Point]:
@@ -97,6 +100,9 @@ class StreamParser:
         if len(self._head) < _INFO_HEAD:
             self._head += data[: _INFO_HEAD - len(self._head)]
         buf = self._carry + data if self._carry else data
+        if b"checkpoint-" in buf:
+            for m in _SAVE.finditer(buf):
+                self._saves.setdefault(int(m.group(2)), (self._offset + m.start(), m.group(1).decode("utf-8", "replace")))
         scanned = Scanned()
         used = scan(buf, self._offset, scanned, final=final, start=self._ctx)
         keep = max(0, used - _CONTEXT)  # a few bytes of context so the echo check can look back
@@ -248,6 +254,10 @@ class StreamParser:
                 run.finished = False
             out.append(run)
         if out:
+            facts = log_config.scan(bytes(self._head).decode("utf-8", "replace"))
+            facts.checkpoints = {}
+            facts.apply(out[0])
+            self._attach_saves(out, cols["pos"], seg)
             _apply_info(out[0], self.info)
             for run in out[1:]:
                 gpus = self.info.get("cuda_visible_devices") or self.info.get("ws")
@@ -258,6 +268,19 @@ class StreamParser:
                 for run in out:
                     run.notes.append(f"hf_stdout: {source} holds {len(out)} consecutive runs (split at summary lines / epoch restarts)")
         return out
+
+    def _attach_saves(self, runs: list[Run], pos: np.ndarray, seg: np.ndarray) -> None:
+        """Each "Saving model checkpoint" line goes to the run printed around it."""
+        if not self._saves:
+            return
+        starts = [int(pos[np.flatnonzero(seg == s)[0]]) for s in range(int(seg[-1]) + 1)]
+        kept = [s for s in range(len(starts)) if s < len(runs)]
+        by_run: dict[int, dict[int, str]] = {}
+        for step, (off, path) in self._saves.items():
+            k = max(0, int(np.searchsorted(starts, off, "right")) - 1)
+            by_run.setdefault(min(k, len(kept) - 1), {})[step] = path
+        for k, ck in by_run.items():
+            log_config.LogFacts(checkpoints=ck).apply(runs[k])
 
     def _fill(self, run: Run, idx: np.ndarray, steps: np.ndarray, cols: dict[str, np.ndarray], pairs: dict[str, np.ndarray]) -> None:
         lo, hi = int(idx[0]), int(idx[-1])

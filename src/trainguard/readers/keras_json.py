@@ -10,6 +10,7 @@ notes, so detectors and reports speak of epochs, not steps. A file saved as
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -39,8 +40,9 @@ def sniff(data: bytes, path: Path | None = None) -> float:
     s = data.lstrip()
     if s[:1] != b"{" or b"log_history" in data:
         return 0.0
-    head = s[:400]
-    if (b'"loss"' in head or b'"val_loss"' in head or b'"history"' in head) and b": [" in head.replace(b":[", b": ["):
+    head = s[:4000]
+    # a list of numbers under a loss key (a list of dicts is a metric-record list: json_metrics)
+    if re.search(rb'"(?:val_)?loss"\s*:\s*\[\s*(?:[-\d.]|NaN|null)', head) or re.search(rb'"history"\s*:\s*\{', head):
         return 0.8
     return 0.0
 
