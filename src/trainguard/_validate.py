@@ -9,7 +9,9 @@ door that gives a verdict (``analyze``, ``compare``, ``Guard.diagnose``) calls
 
 from __future__ import annotations
 
+import contextlib
 import math
+from collections.abc import Iterator
 
 from .errors import InputError
 from .run import Run
@@ -39,4 +41,25 @@ def require_points(run: Run, where: object) -> None:
                             "nothing to diagnose")
 
 
-__all__ = ["require_points", "usable_points"]
+@contextlib.contextmanager
+def reading(path: object) -> Iterator[None]:
+    """Turn what absurd numbers and nesting make Python raise while reading ``path`` into one InputError.
+
+    A step of 1e30 overflows the int64 step column (OverflowError), a 5,000-digit
+    number trips Python's integer-string limit (ValueError), 100,000 nested
+    brackets exhaust the recursion limit. Readers check what they can; this is
+    the net at the front door, so the user gets the file's name, not "internal error".
+    """
+    try:
+        yield
+    except OverflowError:
+        raise InputError(path, "a number out of range (a step or value too large for a 64-bit counter, such as 1e30)") from None
+    except RecursionError:
+        raise InputError(path, "too deeply nested (thousands of levels of [ or {); not a log or config") from None
+    except ValueError as e:
+        if "digits" not in str(e):  # only Python's integer-string limit; other ValueErrors are bugs
+            raise
+        raise InputError(path, f"a number out of range ({str(e).split(';')[0]})") from None
+
+
+__all__ = ["reading", "require_points", "usable_points"]

@@ -79,11 +79,15 @@ def compose_yaml(text: str, path: str | Path) -> Any:
 def load_yaml(text: str, path: str | Path) -> Any:
     """The Python value of the YAML ``text`` (safe types only), size- and depth-checked; see the module doc."""
     node = compose_yaml(text, path)
-    return construct(node)
+    return construct(node, path)
 
 
-def construct(node: Any) -> Any:
-    """Python values from a node graph :func:`compose_yaml` checked (SafeLoader's constructors)."""
+def construct(node: Any, path: str | Path = "config") -> Any:
+    """Python values from a node graph :func:`compose_yaml` checked (SafeLoader's constructors).
+
+    A 5,000-digit integer makes Python's int() raise ValueError (its
+    integer-string limit): that is one InputError naming the line, too.
+    """
     import yaml
 
     if node is None:
@@ -91,8 +95,33 @@ def construct(node: Any) -> Any:
     loader = yaml.SafeLoader("")
     try:
         return loader.construct_document(node)
+    except ValueError as e:
+        raise InputError(path, f"{_line_of_long_number(node)}a number out of range ({str(e).split(';')[0]})") from None
+    except yaml.YAMLError as e:
+        raise InputError(path, f"invalid YAML ({getattr(e, 'problem', None) or str(e).splitlines()[0]})") from None
     finally:
         loader.dispose()
+
+
+def _line_of_long_number(root: Any) -> str:
+    """``line N: `` of the first scalar with more than 40 digits, found without recursion; '' if none."""
+    import yaml
+
+    stack = [root]
+    seen: set[int] = set()
+    while stack:
+        n = stack.pop()
+        if id(n) in seen:
+            continue
+        seen.add(id(n))
+        if isinstance(n, yaml.ScalarNode):
+            if sum(c.isdigit() for c in str(n.value)) > 40:
+                return f"line {n.start_mark.line + 1}: "
+        elif isinstance(n, yaml.MappingNode):
+            stack.extend(x for kv in n.value for x in kv)
+        elif isinstance(n, yaml.SequenceNode):
+            stack.extend(n.value)
+    return ""
 
 
 __all__ = ["MAX_DEPTH", "MAX_NODES", "compose_yaml", "construct", "load_yaml"]

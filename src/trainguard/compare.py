@@ -331,9 +331,11 @@ def compare_diagnoses(items: list[tuple[Diagnosis, str | Path]], name_pattern: s
 
 def read_for_compare(path: str | Path, config: list[str | Path] | None = None) -> Run:
     """Read a run, with its configs; when none was attached, the config files beside it are loaded here."""
+    from ._validate import reading
     from .readers import read_run
 
-    run = read_run(path, config=config or ())
+    with reading(path):
+        run = read_run(path, config=config or ())
     if not any(k in run.config for k in SHORT_KEYS.values()):
         _attach_beside(run, Path(path))
     return run

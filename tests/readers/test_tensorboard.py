@@ -133,7 +133,9 @@ def test_verify_checksums_detects_corruption(logdir: Path, tmp_path: Path) -> No
     data[-6] ^= 0x01  # flip a bit inside the last value
     f = tmp_path / src.name
     f.write_bytes(bytes(data))
-    assert len(tensorboard.read(f).train_loss) == 5  # default: no checksum cost
+    run = tensorboard.read(f)  # default: the kept records are checked in bulk; the flipped one is dropped
+    assert len(run.train_loss) == 4 and run.skipped_lines == 1
+    assert any("1 corrupt record (checksum mismatch) dropped" in n for n in run.notes)
     run = tensorboard.read(f, verify=True)
     assert len(run.train_loss) == 4
     assert any("checksum" in n for n in run.notes)

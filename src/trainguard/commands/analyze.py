@@ -96,8 +96,10 @@ def _analyze_inner(
         if not Path(c).is_file():
             raise InputError(c, "no such config file" if not Path(c).exists() else "--config expects a file")
     runs = []
+    skipped = []  # files of a folder that were not read, each with its reason (readers._protocol.Skipped)
     for p in paths:
         found = _read(p, config, pattern, reader)
+        skipped.extend(getattr(found, "skipped", ()))
         for run in found:  # no usable point: exit 2, never a "healthy" verdict on a broken file
             require_points(run, (run.sources[0] if len(found) > 1 and run.sources else p))
         runs.extend(found)
@@ -108,6 +110,8 @@ def _analyze_inner(
         for f in write_outputs(diagnoses, html_path=html, plots_dir=plots):
             err_console.print(f"wrote {f}", highlight=False, markup=False)
     text = _render(diagnoses, fmt, to_file=output is not None, verbose=verbose)
+    if text is not None and skipped and fmt is ReportFormat.json:
+        text = _with_skipped(text, skipped)
     if text is not None:
         if output is not None:
             output.write_text(text, encoding="utf-8")
@@ -120,19 +124,35 @@ def _analyze_inner(
 
 def _read(path: str, config: list[str], pattern: str | None, reader: str | None) -> list:
     """Every run at ``path`` with its configs attached (explicit ``--config`` first)."""
+    from .._validate import reading
     from ..configs import attach
     from ..readers import read_runs
 
     big = path != "-" and Path(path).is_file() and Path(path).stat().st_size > _BIG_FILE
-    if big and err_console.is_terminal:
-        with err_console.status(f"reading {path} ({Path(path).stat().st_size / 2**20:.0f} MiB)…"):
+    with reading(path):
+        if big and err_console.is_terminal:
+            with err_console.status(f"reading {path} ({Path(path).stat().st_size / 2**20:.0f} MiB)…"):
+                runs = read_runs(path, fmt=reader, pattern=pattern)
+        else:
             runs = read_runs(path, fmt=reader, pattern=pattern)
-    else:
-        runs = read_runs(path, fmt=reader, pattern=pattern)
-    for run in runs:
-        where = path if (len(runs) == 1 or not run.sources) else run.sources[0]
-        attach(run, where, extra=config)
+        for run in runs:
+            where = path if (len(runs) == 1 or not run.sources) else run.sources[0]
+            attach(run, where, extra=config)
+    from .._sanitize import clean
+
+    for s in getattr(runs, "skipped", ()):  # folder mode names every file it did not read
+        err_console.print(f"skipped {clean(s.path, newlines=False)}: {clean(s.reason, newlines=False)}", highlight=False, markup=False)
     return runs
+
+
+def _with_skipped(text: str, skipped: list) -> str:
+    """The JSON report with ``skipped_files`` ([{path, reason}]) added to each run object."""
+    import json
+
+    doc = json.loads(text)
+    for item in doc if isinstance(doc, list) else [doc]:
+        item["skipped_files"] = [s.to_dict() for s in skipped]
+    return json.dumps(doc, indent=2, allow_nan=False, default=str) + "\n"
 
 
 def _render(diagnoses: list, fmt: ReportFormat, *, to_file: bool, verbose: bool = False) -> str | None:

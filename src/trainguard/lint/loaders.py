@@ -208,7 +208,7 @@ def _load_yaml(p: Path, text: str) -> tuple[Any, dict[str, int]]:
     from .._yaml import compose_yaml, construct
 
     node = compose_yaml(text, p)
-    data = construct(node)
+    data = construct(node, p)
     lines: dict[str, int] = {}
 
     def walk(n: Any, prefix: str) -> None:

@@ -1,16 +1,18 @@
 """TFRecord framing: the container TensorBoard event files use, read and written without TensorFlow.
 
 A record is ``uint64 length | uint32 masked_crc32c(length) | data | uint32 masked_crc32c(data)``,
-little-endian. Readers here skip the checksums by default: they cost a pure-Python
-CRC pass over every byte, which is most of the time tbparse spends, and a torn
-write shows up anyway as a length running past the end of the file. ``verify=True``
-checks them for users who suspect bit rot.
+little-endian. The record walk itself does not check them (a pure-Python CRC
+pass over every byte is most of the time tbparse spends); the fast decoder
+checks the records it keeps in bulk with :func:`masked_crc32c_many`, so a
+flipped bit in a value drops that point instead of becoming a "best" loss of 1e-9.
+``verify=True`` checks every record, one by one.
 """
 
 from __future__ import annotations
 
 import struct
 from collections.abc import Iterator
+from typing import Any
 
 _U64 = struct.Struct("<Q")
 _U32 = struct.Struct("<I")
@@ -46,6 +48,54 @@ def masked_crc32c(data: bytes | memoryview) -> int:
     """The rotated-and-offset CRC TFRecord stores (so a CRC of CRCs is not trivially zero)."""
     c = crc32c(data)
     return (((c >> 15) | (c << 17)) + _MASK_DELTA) & 0xFFFFFFFF
+
+
+_NP_TABLE: Any = None
+
+
+def masked_crc32c_many(raw: Any, starts: Any, lengths: Any) -> Any:
+    """Masked CRC-32C of many byte ranges ``raw[starts[i] : starts[i] + lengths[i]]`` at once (numpy).
+
+    Ranges of equal length are stacked into one matrix and the table-driven CRC
+    runs down its columns, one numpy step per byte position for all records
+    together: a TensorBoard file's scalar records have a handful of distinct
+    lengths, so checking 100k of them costs a few hundred array operations,
+    not 4 million Python steps. Small groups (under 32 records) use the
+    pure-Python :func:`masked_crc32c`, which is faster for them.
+    """
+    import numpy as np
+
+    global _NP_TABLE
+    if _NP_TABLE is None:
+        _NP_TABLE = np.asarray(_TABLE, dtype=np.uint32)
+    table = _NP_TABLE
+    starts = np.asarray(starts, dtype=np.int64)
+    lengths = np.asarray(lengths, dtype=np.int64)
+    out = np.zeros(len(starts), dtype=np.uint32)
+    if not len(starts):
+        return out
+    order = np.argsort(lengths, kind="stable")
+    sl = lengths[order]
+    cuts = np.flatnonzero(np.diff(sl)) + 1
+    for grp in np.split(order, cuts):
+        length = int(lengths[grp[0]])
+        if len(grp) < 32:
+            for i in grp.tolist():
+                s = int(starts[i])
+                out[i] = masked_crc32c(raw[s : s + length].tobytes())
+            continue
+        # one copy of the n x length bytes (a window view indexed by row), columns contiguous
+        cols = np.ascontiguousarray(np.lib.stride_tricks.sliding_window_view(raw, length)[starts[grp]].T)
+        crc = np.full(len(grp), 0xFFFFFFFF, dtype=np.uint32)
+        tmp = np.empty(len(grp), dtype=np.uint32)
+        for j in range(length):
+            np.bitwise_xor(crc, cols[j], out=tmp)
+            np.bitwise_and(tmp, 0xFF, out=tmp)
+            np.right_shift(crc, 8, out=crc)
+            np.bitwise_xor(crc, table.take(tmp), out=crc)
+        crc ^= np.uint32(0xFFFFFFFF)
+        out[grp] = (((crc >> 15) | (crc << 17)) + np.uint32(_MASK_DELTA)) & np.uint32(0xFFFFFFFF)
+    return out
 
 
 class Corrupt(Exception):

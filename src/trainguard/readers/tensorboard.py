@@ -3,8 +3,8 @@
 Why not tbparse / EventAccumulator: they decode every event into protobuf
 objects (about 40k scalars/s), and EventAccumulator keeps a 10,000-point
 reservoir per tag by default, silently dropping points. We decode the wire
-format by hand (``_tb_proto``), skip checksums unless ``verify=True``, and keep
-every point.
+format by hand (``_tb_proto``), check the checksums of the records we keep in
+bulk (a corrupt one is dropped and counted in the notes), and keep every point.
 
 Resumed runs: a run restarted from a checkpoint appends a new event file (or
 continues the old one) whose steps go back to the checkpoint. Like TensorBoard's
@@ -139,6 +139,10 @@ def _fill(run: Run, files: list[tuple[Path, str]], *, verify: bool = False) -> N
         dec = _tb_proto.decode(buf, verify=verify)
         records += dec.records
         skipped += dec.skipped_values
+        if dec.corrupt:
+            run.skipped_lines += dec.corrupt
+            run.notes.append(f"{f.name}: {dec.corrupt} corrupt record{'s' if dec.corrupt != 1 else ''} "
+                             "(checksum mismatch) dropped")
         if dec.error is not None:
             if dec.records == 0 and len(files) == 1:
                 raise InputError(f, f"not a readable TensorBoard event file: {dec.error.why}")
