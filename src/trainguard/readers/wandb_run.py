@@ -11,8 +11,9 @@ them is LevelDB-log style (checked on files written by wandb 0.31):
   ``<IHB`` header: CRC-32 over the type byte and the data, data length, type
   (1 full, 2 first, 3 middle, 4 last); a block tail shorter than 7 bytes is zero padding.
 
-Supported: format version 0, as written by wandb 0.16 through 0.31 (``SUPPORTED``);
-any other version is one clear InputError line. A record with a bad CRC or a
+Supported: file format version 0 (``SUPPORTED``), verified on files written by
+wandb 0.31; the ``trainguard[wandb]`` extra pins ``wandb<0.32`` until a newer
+release is checked. Any other format version is one clear InputError line. A record with a bad CRC or a
 torn tail (a run still being written) is a counted skip: the rest is read.
 
 Steps: W&B's own ``_step`` counter, unless the run logs ``train/global_step``
@@ -38,7 +39,7 @@ SOURCE = "W&B config"
 HEADER = b":W&B"
 MAGIC = 0xBEE1
 VERSION = 0
-SUPPORTED = "wandb 0.16 to 0.31 (file format version 0)"
+SUPPORTED = "file format version 0 (written by wandb up to 0.31)"
 _BLOCK = 32 * 1024
 _REC = struct.Struct("<IHB")
 _STEP_KEYS = ("train/global_step", "global_step", "trainer/global_step")

@@ -42,7 +42,8 @@ _SKIP_SUFFIXES = (".bin", ".safetensors", ".pt", ".pth", ".ckpt", ".npy", ".npz"
 _SKIP_NAMES = {"training_args.json", "args.json", "adapter_config.json", "config.json", "generation_config.json",
                "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.json", "merges.txt",
                "added_tokens.json", "model.safetensors.index.json", "requirements.txt", "meta.yaml",
-               "wandb-metadata.json", "LICENSE"}
+               "wandb-metadata.json", "LICENSE",
+               "debug.log", "debug-internal.log", "debug-core.log"}  # W&B's own service logs
 _HEAD = 64 * 1024
 # A file with one of these suffixes that no reader claims is named as a skip (it looks like a log
 # and the user will look for it); any other unclaimed file (a README, a config) is passed over.
@@ -216,6 +217,7 @@ def _file_target(p: Path) -> Target:
 
 
 def _dir_target(d: Path, kind: str) -> Target:
+    d = d.resolve()  # reached through a symlink (W&B's latest-run): the same run, deduplicated by path
     files: list[Path] = []
     for root, dnames, fnames in os.walk(d):
         dnames[:] = [n for n in dnames if not n.startswith(".") and n not in _SKIP_DIRS]
