@@ -32,6 +32,11 @@ def main() -> None:
     trainer = build_trainer(out, **KINDS["overfit"], **ddp)
     trainer.train()
     print("TRAINING FINISHED", flush=True)
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():  # torchrun: or the second rank crashes at exit
+        dist.barrier()
+        dist.destroy_process_group()
 
 
 if __name__ == "__main__":

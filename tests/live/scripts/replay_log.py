@@ -1,10 +1,11 @@
 """Replays a recorded training log (genuine HF Trainer stdout) chunk by chunk, as the trainer wrote it.
 
-    python replay_log.py LOG [--delay S] [--ignore-sigint] [--exit CODE] [--spawn-sleeper]
+    python replay_log.py LOG [--delay S] [--ignore-sigint] [--exit CODE] [--spawn-sleeper] [--spawn-daemon]
 
 ``--ignore-sigint`` makes it a process that only SIGTERM stops (it prints
 ``got SIGTERM`` and exits 143); ``--spawn-sleeper`` leaves a ``sleep`` child
-running in its process group, the kind of leftover ``trainguard run`` must end.
+running in its process group, the kind of leftover ``trainguard run`` must end; ``--spawn-daemon`` leaves
+one that called ``setsid`` (out of the group) and prints ``DAEMON <pid>``.
 It prints its pid first. Only the standard library: it starts in ~30 ms.
 """
 
@@ -26,6 +27,7 @@ def main() -> None:
     ap.add_argument("--ignore-sigint", action="store_true")
     ap.add_argument("--exit", type=int, default=0)
     ap.add_argument("--spawn-sleeper", action="store_true")
+    ap.add_argument("--spawn-daemon", action="store_true")
     ap.add_argument("--hold", type=float, default=0.0, help="seconds to wait after the log, still running")
     a = ap.parse_args()
     if a.ignore_sigint:
@@ -41,6 +43,10 @@ def main() -> None:
     out.flush()
     if a.spawn_sleeper:
         subprocess.Popen(["sleep", "120"])
+    if a.spawn_daemon:
+        d = subprocess.Popen(["sleep", "120"], start_new_session=True, stdout=subprocess.DEVNULL)
+        out.write(f"DAEMON {d.pid}\n".encode())
+        out.flush()
     with open(a.log, "rb") as f:
         data = f.read()
     # Split after every \r or \n, keeping them: each piece is one tqdm redraw or one printed line.
