@@ -74,6 +74,8 @@ def metric_name(raw: str, *, eval_context: bool = False) -> str:
         for pre in _EVAL_PREFIXES:
             if name.startswith(pre) and name != EVAL_LOSS:
                 rest = name[len(pre) :]
+                if pre == "eval_" and rest.startswith("train_"):
+                    break  # eval_train_loss: the train split measured at eval time, already canonical
                 name = EVAL_LOSS if rest in ("loss", "xent") else "eval_" + _EXTRA.get(rest, rest).removeprefix("train_")
                 break
         for suf, full in _SUFFIXES:

@@ -93,7 +93,7 @@ def resolve(kind: np.ndarray, epoch: np.ndarray, bar_n: np.ndarray, bar_total: n
     n = len(kind)
     res = Resolution(np.zeros(n, np.int64))
     trainlike = (kind == KIND_TRAIN) | (kind == KIND_OTHER)
-    has_bar = bar_total > 0
+    has_bar = (bar_total > 0) & (bar_n > 0)  # "0/N" right after a dict is the eval bar starting, never a train step
     total: int | None = None
     if has_bar.any():
         vals, counts = np.unique(bar_total[has_bar], return_counts=True)
@@ -138,8 +138,10 @@ def resolve(kind: np.ndarray, epoch: np.ndarray, bar_n: np.ndarray, bar_total: n
     L_how = "configured"
     ex_tr = np.flatnonzero(exact & trainlike)
     if L is None and len(ex_tr) >= 2:
+        # only between train logs that follow each other: two counters with logs between them span several intervals
+        order = np.searchsorted(np.flatnonzero(trainlike), ex_tr)
         d = np.diff(bar_n[ex_tr])
-        d = d[d > 0]
+        d = d[(d > 0) & (np.diff(order) == 1)]
         if len(d):
             vals, counts = np.unique(d, return_counts=True)
             L, L_how = int(vals[np.argmax(counts)]), "tqdm counters"
@@ -154,6 +156,10 @@ def resolve(kind: np.ndarray, epoch: np.ndarray, bar_n: np.ndarray, bar_total: n
             spe = L / slope  # the summary's runtime x steps/s is only approximate: trust the grid
         if abs(spe - round(spe)) < 0.02 * spe:
             spe = float(round(spe))
+    elif spe and slope and L is None and len(tr_idx) >= 3:
+        # exact anchors fix steps/epoch, but not the grid between them (an eval-only anchor, say)
+        L = _round_grid(slope * spe, spe * 0.01 / max(len(tr_idx) - 1, 1) + 0.5)
+        L_how = "epoch increment x steps/epoch"
     res.steps_per_epoch = spe
     if spe and not planned and hints.final_epoch:
         res.planned_steps = round(spe * hints.final_epoch)  # refined: runtime x steps/s is rounded

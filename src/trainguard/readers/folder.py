@@ -35,7 +35,7 @@ _LOG_SUFFIXES = (".log", ".out", ".txt", ".err")
 # Never read as metrics: pickles, weights, tokenizer and config files (configs.py reads the configs).
 _WEIGHT_SUFFIXES = (".bin", ".safetensors", ".pt", ".pth", ".ckpt", ".npy", ".npz", ".pkl", ".pickle", ".model", ".h5",
                     ".keras", ".onnx", ".gguf")
-_SKIP_SUFFIXES = (*_WEIGHT_SUFFIXES, ".jpg", ".jpeg", ".png", ".gif", ".svg", ".pdf", ".html", ".py", ".sh", ".yaml", ".yml", ".md")
+_SKIP_SUFFIXES = (*_WEIGHT_SUFFIXES, ".jpg", ".jpeg", ".png", ".gif", ".svg", ".pdf", ".html", ".py", ".sh", ".yaml", ".yml")
 _SKIP_NAMES = {"training_args.json", "args.json", "adapter_config.json", "config.json", "generation_config.json",
                "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.json", "merges.txt",
                "added_tokens.json", "model.safetensors.index.json", "requirements.txt", "README.md"}
@@ -236,6 +236,8 @@ def _skip_reason(p: Path, tb: ModuleType | None) -> str | None:
         return "a config or tokenizer file (configs are read as the run's settings, not as metrics)"
     if low.endswith(_WEIGHT_SUFFIXES):
         return "model weights or a pickle: never loaded"
+    if low.endswith((".yaml", ".yml")):
+        return "a YAML config (configs are read as the run's settings, not as metrics)"
     if low.endswith(_SKIP_SUFFIXES):
         return f"not a metrics log ({p.suffix or name})"
     try:

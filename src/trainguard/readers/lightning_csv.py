@@ -9,7 +9,7 @@ is kept under its own name, apart from the per-step ``train_loss``.
 
 ``test_*`` columns come from ``trainer.test()`` after fitting. When the table
 also has ``val_*`` columns, the test values are a held-out score, not
-validation points: they are kept as ``test_<metric>``, so the final test loss
+validation points: they are kept as ``eval_test_<metric>``, so the final test loss
 is never taken for the best (or last) validation loss.
 """
 
@@ -66,7 +66,7 @@ def _split_test_columns(p: Path, runs: list[Run]) -> None:
         if not pts:
             continue
         target = metric_name(cols[i])
-        keep_name = "test_" + c.removeprefix("test_")
+        keep_name = "eval_test_" + c.removeprefix("test_")  # an evaluation, but not the validation series
         for run in runs:
             s = run.history.get(target)
             if s is None:

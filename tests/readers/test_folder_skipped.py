@@ -1,0 +1,66 @@
+"""Folder mode reports every file: read as a run, or named with the reason it was skipped (stderr and --json)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from trainguard.cli import app
+from trainguard.readers import read_runs
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+
+
+def _folder(tmp_path: Path) -> Path:
+    root = tmp_path / "runs"
+    shutil.copytree(DATA / "keras_stdout", root / "keras")
+    shutil.copytree(DATA / "wandb_export" / "sentence-run", root / "wandb-charts")
+    (root / "notes.txt").write_text("remember to try a lower LR\n")
+    (root / "model.safetensors").write_bytes(b"\x00" * 16)
+    (root / "empty.log").write_text("")
+    (root / "adapter_config.json").write_text('{"r": 8, "lora_alpha": 16}')
+    return root
+
+
+def test_read_runs_lists_each_file_not_read_with_its_reason(tmp_path: Path) -> None:
+    root = _folder(tmp_path)
+    runs = read_runs(root)
+    assert sorted(r.format for r in runs) == ["keras_stdout", "wandb_export"]  # the two chart exports: one run
+    why = {Path(s.path).name: s.reason for s in runs.skipped}
+    assert set(why) == {"notes.txt", "model.safetensors", "empty.log", "adapter_config.json"}
+    assert "never loaded" in why["model.safetensors"]
+    assert why["empty.log"] == "empty file"
+    assert "no reader recognised" in why["notes.txt"]
+
+
+def test_analyze_names_skipped_files_on_stderr_and_in_json(tmp_path: Path) -> None:
+    root = _folder(tmp_path)
+    res = CliRunner().invoke(app, ["analyze", str(root), "--json"])
+    assert res.exit_code in (0, 1), res.output
+    assert f"skipped {root / 'notes.txt'}: no reader recognised" in res.stderr
+    doc = json.loads(res.stdout)
+    assert isinstance(doc, list) and len(doc) == 2
+    names = {Path(s["path"]).name for s in doc[0]["skipped_files"]}
+    assert names == {"notes.txt", "model.safetensors", "empty.log", "adapter_config.json"}
+
+
+def test_real_runs_folder_reads_every_run(tmp_path: Path) -> None:
+    """Every run of ../shared/realruns, as one folder: none dropped, the W&B export one run, nothing skipped."""
+    from tests.conftest import REALRUNS
+
+    if not REALRUNS.is_dir():
+        import pytest
+
+        pytest.skip(f"real runs not found at {REALRUNS}")
+    runs = read_runs(REALRUNS)
+    assert runs.skipped == []
+    sources = {Path(s).name for r in runs for s in r.sources}
+    for p in REALRUNS.iterdir():
+        if p.is_file():
+            assert p.name in sources, p.name
+        else:
+            assert {f.name for f in p.iterdir()} <= sources, p.name
+    assert sum(r.format == "wandb_export" for r in runs) == 1
