@@ -141,7 +141,8 @@ def _read(path: str, config: list[str], pattern: str | None, reader: str | None)
     from .._sanitize import clean
 
     for s in getattr(runs, "skipped", ()):  # folder mode names every file it did not read
-        err_console.print(f"skipped {clean(s.path, newlines=False)}: {clean(s.reason, newlines=False)}", highlight=False, markup=False)
+        err_console.print(f"skipped {clean(s.path, newlines=False)}: {clean(s.reason, newlines=False)}", highlight=False, markup=False,
+                          soft_wrap=True)
     return runs
 
 
