@@ -42,7 +42,8 @@ def _wide_help() -> None:
         ru.MAX_WIDTH = max(120, shutil.get_terminal_size((120, 24)).columns)
 
 
-_wide_help()
+if "--help" in sys.argv:  # typer.rich_utils costs ~0.3 s to import: only when help is asked for
+    _wide_help()
 
 
 def debug_enabled() -> bool:
