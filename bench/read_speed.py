@@ -13,6 +13,7 @@ with the same count is the check that the bytes are right. Targets (issue 3):
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import struct
 import subprocess
@@ -88,6 +89,7 @@ def main() -> None:
     ap.add_argument("--scalars", type=int, default=1_000_000)
     ap.add_argument("--text-mb", type=float, default=50.0)
     ap.add_argument("--skip-libs", action="store_true", help="do not time tbparse / EventAccumulator")
+    ap.add_argument("--formats-mb", type=float, default=10.0, help="size of each issue-11 format log")
     a = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="tg-bench-") as tmp:
         d = Path(tmp)
@@ -129,6 +131,51 @@ def main() -> None:
             tg = min(_grep(path) for _ in range(3))
             print(f"{name:30} {mb:7.1f} {t:9.2f} {mb / t:9.1f} {mb / tg:13.1f} {t / tg:6.1f}x  ({len(r.train_loss):,} points)")
         print("target: within 3x of grep -c")
+        format_rows(d, a.formats_mb)
+
+
+def _format_logs(folder: Path, mb: float) -> list[tuple[str, Path]]:
+    """One log per text format added in issue 11, each about ``mb`` MB, shaped like the real thing."""
+    shapes = {
+        "keras_stdout": ("Epoch {i}/{n}\n25/25 - 2s 41ms/step - accuracy: 0.4100 - loss: {l:.4f} - val_accuracy: 0.5200 - val_loss: {v:.4f}\n"),
+        "multiline": "Epoch: {i}\nTraining loss: {l:.4f}\nValidation loss: {v:.4f}\nValidation f1: 0.7190\n-----------------------------------\n",
+        "megatron": (" iteration {i:8d}/{n:8d} | consumed samples: {i:12d} | elapsed time per iteration (ms): 512.1 | learning rate: 3.000000E-04 |"
+                     " global batch size:   128 | lm loss: {l:.6E} | loss scale: 1.0 | grad norm: 1.234 | number of skipped iterations:   0 |"
+                     " number of nan iterations:   0 |\n"),
+        "coqui": ("   --> TIME: 2023-01-04 10:00:30 -- STEP: 25/406 -- GLOBAL_STEP: {i}\n     | > loss: {l:.5f}  (3.62018)\n"
+                  "     | > grad_norm: 5.60123  (6.01012)\n     | > current_lr: 2.5e-07 \n     | > step_time: 0.3101  (0.42012)\n"),
+        "wandb_export": '"{i}","{l:.6f}","{l:.6f}","{v:.6f}"\n',
+    }
+    heads = {"wandb_export": '"Step","run-1 - train/loss","run-1 - train/loss__MIN","run-1 - train/loss__MAX"\n'}
+    out = []
+    for name, shape in shapes.items():
+        one = len(shape.format(i=100000, n=100000, l=1.0, v=1.0))
+        n = max(10, int(mb * 1e6 / one))
+        p = folder / f"{name}.{'csv' if name == 'wandb_export' else 'log'}"
+        with open(p, "w") as f:
+            f.write(heads.get(name, ""))
+            f.writelines(shape.format(i=i + 1, n=n, l=3 + math.sin(i), v=3 + math.cos(i)) for i in range(n))
+        out.append((name, p))
+    rows = [{"step": i, "train_loss": 3 + math.sin(i), "val_loss": 3 + math.cos(i)} for i in range(max(10, int(mb * 1e6 / 70)))]
+    p = folder / "metrics.json"
+    p.write_text(json.dumps({"run_name": "bench", "metrics": rows}))
+    out.append(("json_metrics", p))
+    return out
+
+
+def format_rows(folder: Path, mb: float) -> None:
+    """A row per text format added in issue 11: the reader picked with no flags, MB/s, and grep -c for scale."""
+    from trainguard.readers import read_runs
+
+    print(f"\n{'format (no flags)':30} {'MB':>7} {'seconds':>9} {'MB/s':>9} {'grep -c MB/s':>13} {'slower':>7}")
+    for name, path in _format_logs(folder, mb):
+        size = path.stat().st_size / 1e6
+        t, runs = _time(lambda path=path: read_runs(path))
+        tg = min(_grep(path) for _ in range(3))
+        picked = runs[0].format if runs else "-"
+        flag = "" if picked == name else f"  (read as {picked}!)"
+        print(f"{name:30} {size:7.1f} {t:9.2f} {size / t:9.1f} {size / tg:13.1f} {t / tg:6.1f}x  "
+              f"({sum(len(r.train_loss) for r in runs):,} points){flag}")
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ of real logs are handled once and said once in ``run.notes``:
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Mapping
@@ -57,6 +58,7 @@ _SUFFIXES = (("_ppl", "_perplexity"), ("_acc", "_accuracy"))
 _WS = re.compile(r"[\s]+")
 
 
+@functools.lru_cache(maxsize=8192)  # pure, and a log repeats a handful of keys millions of times
 def metric_name(raw: str, *, eval_context: bool = False) -> str:
     """The canonical name of a metric key as a log or table spells it.
 

@@ -33,15 +33,11 @@ from ._io import decode, read_text
 
 NAME = "multiline"
 
-_HEADER = re.compile(
-    r"^[\W_]*(?P<kw>epoch|step|iteration|iter|round)\b\s*[:#=]?\s*\[?\s*(?P<n>\d+)(?:\s*/\s*(?P<tot>\d+))?\s*\]?[\W_]*$",
-    re.IGNORECASE,
-)
-_KV = re.compile(
-    r"^\s*(?:[|>*-]\s*)*(?P<key>[A-Za-z][\w ./@()-]{0,60}?)\s*[:=]\s*"
-    r"(?P<val>[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|nan|inf|-inf)\s*(?P<pct>%)?\s*$",
-    re.IGNORECASE,
-)
+_HEADER_RX = r"[^\S\n]*[\W_]*?(?P<kw>epoch|step|iteration|iter|round)\b[^\S\n]*[:#=]?[^\S\n]*\[?[^\S\n]*(?P<n>\d+)(?:[^\S\n]*/[^\S\n]*(?P<tot>\d+))?[^\S\n]*\]?[^\w\n]*"
+_KV_RX = (r"[^\S\n]*(?:[|>*-][^\S\n]*)*(?P<key>[A-Za-z][\w ./@()-]{0,60}?)[^\S\n]*[:=][^\S\n]*"
+          r"(?P<val>[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|nan|inf|-inf)[^\S\n]*(?P<pct>%)?[^\S\n]*")
+# One pass in C over the whole text: only header and key-value lines come back to Python.
+_LINE = re.compile(rf"^(?:{_HEADER_RX}|{_KV_RX})$", re.IGNORECASE | re.MULTILINE)
 _COUNTER_KEYS = {"epoch", "step", "iteration", "iter", "round", "batch", "global_step"}
 
 
@@ -51,20 +47,18 @@ def _records(text: str) -> tuple[list[tuple[int, str, dict[str, float], int]], i
     cur: tuple[int, str, dict[str, float], int] | None = None
     orphans = 0
     total: int | None = None
-    for n, raw in enumerate(re.split(r"\r\n|\r|\n", text), 1):
-        line = raw.strip()
-        if not line:
-            continue
-        h = _HEADER.match(line)
-        if h:
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    n, pos = 1, 0
+    for m in _LINE.finditer(text):
+        n += text.count("\n", pos, m.start())
+        pos = m.start()
+        if m.group("kw"):
             if cur is not None and cur[2]:
                 out.append(cur)
-            cur = (int(h.group("n")), h.group("kw").lower(), {}, n)
-            if h.group("tot"):
-                total = int(h.group("tot"))
-            continue
-        m = _KV.match(line)
-        if not m:
+            cur = (int(m.group("n")), m.group("kw").lower(), {}, n)
+            if m.group("tot"):
+                total = int(m.group("tot"))
             continue
         key = m.group("key").strip()
         if key.lower() in _COUNTER_KEYS:

@@ -108,10 +108,14 @@ def read_all(path: Path | str) -> list[Run]:
 
 
 def _floats(cells: tuple[str, ...]) -> np.ndarray:
-    out = np.full(len(cells), np.nan)
-    for i, c in enumerate(cells):
-        c = c.strip()
-        if c:
+    """A column as float64 (empty cells NaN) in one numpy call; cell by cell only when a cell is not a number."""
+    a = np.char.strip(np.asarray(cells, dtype=str))
+    a = np.where(a == "", "nan", a)
+    try:
+        return a.astype(np.float64)
+    except ValueError:
+        out = np.full(len(cells), np.nan)
+        for i, c in enumerate(a.tolist()):
             with contextlib.suppress(ValueError):
                 out[i] = float(c)
-    return out
+        return out
