@@ -111,3 +111,22 @@ def test_two_trainings_in_one_log_stay_two_runs(tmp_path: Path) -> None:
     p = _hf_log(tmp_path, evaluate_after=True)
     p.write_text(p.read_text() * 2)
     assert len(read_runs(p)) == 2
+
+
+def test_custom_loop_log_prints_its_argparse_namespace(tmp_path: Path) -> None:
+    """A free-text log (read by the text reader) still gives the settings its script printed."""
+    p = tmp_path / "train.log"
+    p.write_text("Namespace(lr=0.001, epochs=3, batch_size=32, weight_decay=0.0, data='x.csv')\n"
+                 + "".join(f"Epoch {e}/3 - Train Loss: {1 / e:.4f}, Val Loss: {1.2 / e:.4f}\n" for e in (1, 2, 3)))
+    (run,) = read_runs(p)
+    assert len(run.eval_loss) == 3
+    assert run.config.get("learning_rate") == 0.001 and run.config.source("learning_rate") == "printed in the log, line 1"
+    assert run.config.get("weight_decay") == 0.0 and run.config.get("per_device_train_batch_size") == 32
+
+
+def test_megatron_arguments_block_becomes_config() -> None:
+    from tests.readers.test_new_formats import DATA
+
+    (run,) = read_runs(DATA / "megatron" / "pretrain_gpt.log")
+    assert run.config.get("lr_scheduler_type") == "cosine" and run.config.get("warmup_steps") == 100
+    assert run.config.get("max_steps") == 500 and run.config.source("max_steps").startswith("printed in the log, line ")

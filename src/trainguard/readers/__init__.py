@@ -43,6 +43,10 @@ _REGISTRY: tuple[str, ...] = (
     "text",
 )
 
+# Free-text logs whose printed settings (argparse Namespace, key=value dumps, Megatron's arguments
+# block, checkpoint saves) are read by ``log_config`` after the metrics; hf_stdout does it itself.
+_PRINTS_SETTINGS = frozenset({"text", "pattern", "keras_stdout", "multiline", "megatron", "coqui"})
+
 # Folder readers: modules exposing sniff_dir(path) -> float and read_dir(path) -> list[Run].
 _DIR_REGISTRY: tuple[str, ...] = ("folder", "mlflow_store", "wandb_run")
 
@@ -125,8 +129,22 @@ def read_runs(path: str | Path, *, fmt: str | None = None, pattern: str | None =
         if data.strip() and not looks_binary(data):
             mod = pick_reader(p, data)
             if hasattr(mod, "read_all"):
-                return RunList(list(mod.read_all(p)))
-    return RunList([read_file(p, fmt=fmt, pattern=pattern)])
+                return RunList(with_log_facts(mod.NAME, p, list(mod.read_all(p))))
+    run = read_file(p, fmt=fmt, pattern=pattern)
+    return RunList(with_log_facts(run.format if pattern is None else "pattern", p, [run]))
+
+
+def with_log_facts(reader: str, path: Path, runs: list[Run]) -> list[Run]:
+    """``runs`` with the settings and checkpoint saves their free-text log prints (first run; see ``log_config``)."""
+    if runs and (reader in _PRINTS_SETTINGS or runs[0].format in _PRINTS_SETTINGS):
+        from . import log_config
+
+        try:
+            text = head(path, 8 << 20).decode("utf-8", "replace")
+        except InputError:
+            return runs
+        log_config.scan(text).apply(runs[0])
+    return runs
 
 
 def read_run(

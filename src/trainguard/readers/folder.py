@@ -266,6 +266,9 @@ def _read_file(p: Path, root: Path) -> tuple[list[Run], str]:
         mod = pick_reader(p, _head(p))
         reader = getattr(mod, "read_all", None)
         runs = list(reader(p)) if reader else [mod.read(p)]
+        from . import with_log_facts
+
+        with_log_facts(mod.NAME, p, runs)
     except TrainguardError as e:
         return [], getattr(e, "problem", str(e))  # not a log after all: the folder is still read
     from .trainer_state import find_checkpoints

@@ -8,6 +8,7 @@ Scripts print their settings, and often nothing else survives of them:
   ``scheduler_params ..... {...}``), whose scheduler overrides ``lr_scheduler_type``;
 * HF's ``***** Running training *****`` banner (examples, epochs, batch sizes,
   total optimization steps, trainable parameters);
+* Megatron-LM's ``arguments`` block (``  lr ......... 0.0003``, ``  train_iters ..... 500``);
 * ``Namespace(lr=..., epochs=...)`` and plain ``key=value`` lines, for known keys only;
 * ``Saving model checkpoint to out/checkpoint-100``: a checkpoint that exists.
 
@@ -56,6 +57,14 @@ _DS_KEYS = {
     "bfloat16_enabled": "bf16",
     "fp16_enabled": "fp16",
 }
+# Megatron-LM's printed ``arguments`` block (``  lr ........ 0.0003``) -> RunConfig keys.
+_MEGATRON_KEYS = {"lr": "learning_rate", "lr_decay_style": "lr_scheduler_type", "lr_warmup_iters": "warmup_steps",
+                  "micro_batch_size": "per_device_train_batch_size", "global_batch_size": "global_batch_size",
+                  "train_iters": "max_steps", "weight_decay": "weight_decay", "clip_grad": "max_grad_norm",
+                  "seq_length": "max_seq_length", "seed": "seed", "bf16": "bf16", "fp16": "fp16", "world_size": "world_size",
+                  "hidden_dropout": "dropout", "eval_interval": "eval_steps", "save_interval": "save_steps",
+                  "log_interval": "logging_steps", "min_lr": "min_lr", "lr_warmup_fraction": "warmup_ratio"}
+_DOTTED = re.compile(r"^(?P<key>[a-z_]\w*)\s\.{2,}\s*(?P<val>.*?)\s*$")
 # Keys of a LoraConfig repr -> RunConfig keys (others of the repr are not run settings).
 _LORA_KEYS = {"r": "lora_r", "lora_alpha": "lora_alpha", "lora_dropout": "lora_dropout", "target_modules": "lora_target_modules",
               "use_dora": "use_dora", "use_rslora": "use_rslora", "task_type": "task_type"}
@@ -161,7 +170,7 @@ def scan(text: str, *, first_line: int = 1, max_lines: int = 200_000) -> LogFact
     """Every printed setting and checkpoint save in ``text`` (its first ``max_lines`` lines for settings)."""
     facts = LogFacts()
     lines = text.split("\n")
-    block: str | None = None  # "args" while inside a multi-line TrainingArguments(
+    block: str | None = None  # "args" inside a multi-line TrainingArguments(, "megatron" inside its arguments block
     ds_block = False
     for i, raw in enumerate(lines):
         n = i + first_line
@@ -174,6 +183,18 @@ def scan(text: str, *, first_line: int = 1, max_lines: int = 200_000) -> LogFact
         line = raw.rsplit("\r", 1)[-1]
         s = line.strip()
         if not s:
+            continue
+        if block == "megatron":
+            if "end of arguments" in s:
+                block = None
+                continue
+            m = _DOTTED.match(s)
+            if m and m.group("key") in _MEGATRON_KEYS:
+                _add(facts, _MEGATRON_KEYS[m.group("key")], literal(m.group("val")), n)
+            continue
+        if s.startswith("---") and s.rstrip("-").strip("- ") == "arguments":
+            block = "megatron"
+            facts.framework = "megatron"
             continue
         if block == "args":
             if s.startswith(")"):
