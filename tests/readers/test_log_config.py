@@ -130,3 +130,11 @@ def test_megatron_arguments_block_becomes_config() -> None:
     (run,) = read_runs(DATA / "megatron" / "pretrain_gpt.log")
     assert run.config.get("lr_scheduler_type") == "cosine" and run.config.get("warmup_steps") == 100
     assert run.config.get("max_steps") == 500 and run.config.source("max_steps").startswith("printed in the log, line ")
+
+
+def test_banner_behind_a_logging_prefix() -> None:
+    """LLaMA-Factory and transformers' logging put ``[INFO|trainer.py:2134] ... >>`` before the banner lines."""
+    f = scan("[INFO|trainer.py:2134] 2024-05-01 10:00:00,123 >> ***** Running training *****\n"
+             "[INFO|trainer.py:2136] 2024-05-01 10:00:00,123 >>   Num Epochs = 3\n"
+             "[INFO|trainer.py:2140] 2024-05-01 10:00:00,123 >>   Total optimization steps = 375\n")
+    assert [(k, v) for k, v, _ in f.values] == [("num_train_epochs", 3), ("max_steps", 375)]

@@ -30,7 +30,7 @@ from ..run import CONFIG_KEYS, Checkpoint, Run, RunConfig
 _ARGS_OPEN = re.compile(r"\b(?:\w*TrainingArguments|SFTConfig|DPOConfig|GRPOConfig|ORPOConfig|KTOConfig|RewardConfig|PPOConfig|Namespace)\($")
 _ONE_LINE = re.compile(r"\b(?P<cls>\w*TrainingArguments|SFTConfig|DPOConfig|GRPOConfig|LoraConfig|Namespace)\((?P<body>.*)\)\s*$")
 _DS_LINE = re.compile(r"^(?:.*?\]\s*)?\s*(?P<key>[a-z_][\w]*)\s\.{2,}\s*(?P<val>.*?)\s*$|^(?:.*?config\.py:\d+:print\]\s*)(?P<key2>[a-z_]\w*)\s{2,}(?P<val2>.*?)\s*$")
-_BANNER = re.compile(r"^\s*(?P<key>Num examples|Num Epochs|Instantaneous batch size per device|Total train batch size[^=]*|"
+_BANNER = re.compile(r"(?:^|>>|\]\s)\s*(?P<key>Num examples|Num Epochs|Instantaneous batch size per device|Total train batch size[^=]*|"
                      r"Gradient Accumulation steps|Total optimization steps|Number of trainable parameters|Num update steps per epoch)\s*=\s*(?P<val>[\d,.]+)")
 _KV_LINE = re.compile(r"^\s*(?P<key>[a-z][a-z0-9_]*)\s*=\s*(?P<val>[^=\s,][^=]*?)\s*,?\s*$")
 _SAVE = re.compile(r"Saving model checkpoint to (?P<path>\S*?checkpoint-(?P<step>\d+))\b")
@@ -232,7 +232,7 @@ def scan(text: str, *, first_line: int = 1, max_lines: int = 200_000) -> LogFact
         if m and "(" not in s:  # a lone ``learning_rate=2e-4`` line of a settings dump
             _add(facts, _args_key(m.group("key")), literal(m.group("val")), n)
             continue
-        m = _BANNER.match(s)
+        m = _BANNER.search(s) if " = " in s else None  # also behind a logging prefix: "[INFO|trainer.py:2134] >>   Num Epochs = 3"
         if m:
             k = m.group("key")
             key = _BANNER_KEYS.get(k, "total_train_batch_size" if k.startswith("Total train batch size") else "")
