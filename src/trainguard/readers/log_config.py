@@ -166,23 +166,29 @@ def _add(facts: LogFacts, key: str | None, value: Any, line: int) -> None:
     facts.values.append((key, value, line))
 
 
-def scan(text: str, *, first_line: int = 1, max_lines: int = 200_000) -> LogFacts:
-    """Every printed setting and checkpoint save in ``text`` (its first ``max_lines`` lines for settings)."""
+_FIRST_METRIC = ("{'loss'", "{'eval_", "{'train_runtime'")
+_SETTINGS_MARGIN = 1 << 16  # settings printed right after the first metric line (a late LoraConfig) are still read
+
+
+def scan(text: str, *, first_line: int = 1) -> LogFacts:
+    """Every printed setting and checkpoint save in ``text``.
+
+    Settings are printed before training: only the text up to the first
+    metric dict (plus a margin) is read line by line, with cheap substring
+    checks before any regex, so a log that is mostly tqdm noise costs little.
+    Checkpoint saves are found anywhere, by one regex pass.
+    """
     facts = LogFacts()
-    lines = text.split("\n")
+    for m in _SAVE.finditer(text):
+        facts.checkpoints[int(m.group("step"))] = m.group("path")
+    cuts = [i for i in (text.find(k) for k in _FIRST_METRIC) if i >= 0]
+    if cuts:
+        text = text[: min(cuts) + _SETTINGS_MARGIN]
     block: str | None = None  # "args" inside a multi-line TrainingArguments(, "megatron" inside its arguments block
-    ds_block = False
-    for i, raw in enumerate(lines):
+    for i, raw in enumerate(text.split("\n")):
         n = i + first_line
-        if "checkpoint-" in raw:
-            m = _SAVE.search(raw)
-            if m:
-                facts.checkpoints[int(m.group("step"))] = m.group("path")
-        if i >= max_lines:
-            continue
-        line = raw.rsplit("\r", 1)[-1]
-        s = line.strip()
-        if not s:
+        s = raw.rsplit("\r", 1)[-1].strip()
+        if not s or len(s) > 4096:
             continue
         if block == "megatron":
             if "end of arguments" in s:
@@ -192,10 +198,6 @@ def scan(text: str, *, first_line: int = 1, max_lines: int = 200_000) -> LogFact
             if m and m.group("key") in _MEGATRON_KEYS:
                 _add(facts, _MEGATRON_KEYS[m.group("key")], literal(m.group("val")), n)
             continue
-        if s.startswith("---") and s.rstrip("-").strip("- ") == "arguments":
-            block = "megatron"
-            facts.framework = "megatron"
-            continue
         if block == "args":
             if s.startswith(")"):
                 block = None
@@ -204,32 +206,35 @@ def scan(text: str, *, first_line: int = 1, max_lines: int = 200_000) -> LogFact
             if m:
                 _add(facts, _args_key(m.group("key")), literal(m.group("val")), n)
             continue
-        if _ARGS_OPEN.search(s):
-            block = "args"
+        if s.startswith("---") and s.rstrip("-").strip("- ") == "arguments":
+            block = "megatron"
+            facts.framework = "megatron"
             continue
-        m = _ONE_LINE.search(s)
-        if m:
-            lora = m.group("cls") == "LoraConfig"
-            for k, v in split_top(m.group("body")):
-                _add(facts, _LORA_KEYS.get(k) if lora else _args_key(k), literal(v), n)
-            continue
-        if "DeepSpeedEngine configuration" in s or "DeepSpeed Flops Profiler" in s:
-            ds_block = True
+        if "(" in s:
+            if s.endswith("(") and _ARGS_OPEN.search(s):
+                block = "args"
+                continue
+            if ("Config(" in s or "Arguments(" in s or "Namespace(" in s) and (m := _ONE_LINE.search(s)):
+                lora = m.group("cls") == "LoraConfig"
+                for k, v in split_top(m.group("body")):
+                    _add(facts, _LORA_KEYS.get(k) if lora else _args_key(k), literal(v), n)
+                continue
+        if "DeepSpeed" in s and ("DeepSpeedEngine configuration" in s or "DeepSpeed Flops Profiler" in s):
             facts.framework = "deepspeed"
             continue
-        if ds_block or "config.py" in s:
+        if "config.py" in s and ".." in s:
             m = _DS_LINE.match(s)
             if m:
                 k = m.group("key") or m.group("key2")
                 if k in _DS_KEYS:
                     facts.framework = "deepspeed"
                     v = literal(m.group("val") if m.group("key") else m.group("val2"))
-                    if k == "scheduler_name" and v is None:
-                        continue
-                    facts.values.append((_DS_KEYS[k], v, n))
+                    if not (k == "scheduler_name" and v is None):
+                        facts.values.append((_DS_KEYS[k], v, n))
                 continue
-        m = _KV_LINE.match(s)
-        if m and "(" not in s:  # a lone ``learning_rate=2e-4`` line of a settings dump
+        if "=" not in s:
+            continue
+        if "(" not in s and len(s) < 200 and (m := _KV_LINE.match(s)):  # a lone ``learning_rate=2e-4`` of a settings dump
             _add(facts, _args_key(m.group("key")), literal(m.group("val")), n)
             continue
         m = _BANNER.search(s) if " = " in s else None  # also behind a logging prefix: "[INFO|trainer.py:2134] >>   Num Epochs = 3"
