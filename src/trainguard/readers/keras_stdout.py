@@ -31,6 +31,7 @@ _HEADER = re.compile(r"^\s*Epoch (\d+)/(\d+)\s*$")
 _PAIR = re.compile(r"(?:^|\s)-\s+([A-Za-z][\w./]*):\s+([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|nan|inf|-inf)(?=\s|$)")
 _SPLIT = re.compile(r"[\r\x08]+")
 _TIME_KEYS = {"eta"}
+_RELEVANT = re.compile(r"^.*(?:Epoch \d|loss:).*$", re.M)
 
 
 def _last_segment(line: str) -> str:
@@ -68,8 +69,11 @@ def read_all(path: Path | str) -> list[Run]:
             col.add(epoch, best[0], epoch=float(epoch), where=f"line {best[1]}")
         best = None
 
-    for n, raw in enumerate(text.split("\n"), 1):
-        line = _last_segment(raw)
+    n, pos = 1, 0
+    for hit in _RELEVANT.finditer(text):  # one C pass; only header and metric lines come back to Python
+        n += text.count("\n", pos, hit.start())
+        pos = hit.start()
+        line = _last_segment(hit.group(0))
         m = _HEADER.match(line)
         if m:
             flush()
