@@ -21,15 +21,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-MAX_DICT = 16384  # a Trainer log dict is < 4 KB even with many eval metrics; longer is junk
-BAR_WINDOW = 2048  # a redrawn bar follows the dict within a few hundred bytes (wide unicode bars ~600)
+from ._hf_bars import _BAR_AFTER, BAR_WINDOW, bars
+from ._hf_bodies import Pairs, parse_bodies
 
-# The bar redrawn right after a dict: blanks, cursor-up escapes, optional rank prefix, then
-# "NN%|<bar>| n/N [". ``[^|\n]`` keeps the bar body on one line; the eval bar has the same
-# shape and is told apart later by its total.
-_BAR_AFTER = re.compile(
-    rb"[ \t\r\n]*(?:\x1b\[A[ \t\r\n]*)*(?:\[rank\d+\]:[ \t]*)?[ \t]*\d{1,3}%\|[^|\n]{0,1600}\|[ \t]*(\d+)/(\d+)[ \t]*\["
-)
+MAX_DICT = 16384  # a Trainer log dict is < 4 KB even with many eval metrics; longer is junk
+
 _METRICISH = (b"{'loss'", b"{'eval_", b"{'train_", b"{'learning_rate'", b"{'grad_norm'", b"{'epoch'")
 _REJECT_BEFORE = frozenset(b"=(,")
 _CLEAN_BEFORE = frozenset(b"\r\n]A:")  # line start, tqdm "it/s]", "\x1b[A", "[rank0]:": never an echo  # `x = {...}`, `TrainOutput(metrics={...})`: echoes, not logs
@@ -48,8 +44,90 @@ class Scanned:
     skipped: int = 0
 
 
+_CLEAN = np.zeros(256, bool)
+_CLEAN[list(_CLEAN_BEFORE)] = True
+
+
 def scan(buf: bytes, base: int, scanned: Scanned, *, final: bool, start: int = 0) -> int:
     """Append the dicts of ``buf`` to ``scanned``; returns how many bytes were consumed.
+
+    Unconsumed bytes (a dict still open, or a dict whose bar may not have
+    arrived yet) are for the caller to prepend to the next buffer, with a few
+    bytes before them passed again as context (``start`` skips them). With
+    ``final`` everything is consumed and an unterminated metric dict is a
+    counted skip (a truncated last line).
+
+    Two paths give the same result: :func:`_scan_fast` (one ``find`` per
+    brace, the rest in numpy) handles a buffer of well-formed dicts; anything
+    unusual in it (a dict cut by a newline, a brace inside a dict, an
+    unterminated dict that is not at the end) sends the whole buffer through
+    :func:`scan_exact`, the per-dict reference loop.
+    """
+    used = _scan_fast(buf, base, scanned, final=final, start=start)
+    return scan_exact(buf, base, scanned, final=final, start=start) if used is None else used
+
+
+def _scan_fast(buf: bytes, base: int, scanned: Scanned, *, final: bool, start: int) -> int | None:
+    """The common case of :func:`scan`; None (nothing appended) when the buffer needs the exact loop.
+
+    Why this shape: in a tqdm-heavy log the Python-level work per dict is what
+    costs, so the loop only records where each dict opens and closes (memchr
+    finds); the body check, the echo check and the bar after each dict are
+    then done for all dicts of the buffer at once.
+    """
+    n = len(buf)
+    find = buf.find
+    opens: list[int] = []
+    closes: list[int] = []
+    used = n
+    last_j = -1  # the next "{" after the last dict kept: with none, its bar may still be coming
+    i = find(b"{", start)
+    while i >= 0:
+        if i + 1 >= n:
+            used = n if final else i
+            break
+        j = find(b"{", i + 1)
+        if buf[i + 1] == 39:  # "{'"
+            c = find(b"}", i + 2, i + MAX_DICT)
+            if c < 0:
+                if final or n - i >= MAX_DICT:
+                    return None  # a truncated dict: the exact loop counts it
+                used = i  # may complete with the next chunk
+                break
+            if 0 <= j < c:
+                return None  # a brace inside the dict
+            opens.append(i)
+            closes.append(c)
+            last_j = j
+        i = j
+    if not opens:
+        return used
+    bodies = [buf[a + 1 : b] for a, b in zip(opens, closes, strict=True)]
+    if b"\n" in b"".join(bodies):
+        return None  # a dict cut by a newline (truncated line): the exact loop counts it
+    o = np.asarray(opens, np.int64)
+    c = np.asarray(closes, np.int64)
+    bar_n, bar_total = bars(buf, c)
+    last = len(opens) - 1
+    if bar_n[last] < 0 and not final and last_j < 0 and int(c[last]) + 1 + BAR_WINDOW > n:
+        used = opens[last]  # the bar redrawn after the last dict may still be on its way
+        o, c, bar_n, bar_total, bodies = o[:last], c[:last], bar_n[:last], bar_total[:last], bodies[:last]
+    keep = np.ones(len(o), bool)
+    prev = np.frombuffer(buf, np.uint8)[np.maximum(o - 1, 0)]
+    for k in np.flatnonzero((o > 0) & ~_CLEAN[prev]).tolist():
+        keep[k] = not _echo(buf, int(o[k]))
+    if not keep.all():
+        o, bar_n, bar_total = o[keep], bar_n[keep], bar_total[keep]
+        bodies = [b for b, k in zip(bodies, keep.tolist(), strict=True) if k]
+    scanned.pos.extend((o + base).tolist())
+    scanned.bodies.extend(bodies)
+    scanned.bar_n.extend(bar_n.tolist())
+    scanned.bar_total.extend(bar_total.tolist())
+    return used
+
+
+def scan_exact(buf: bytes, base: int, scanned: Scanned, *, final: bool, start: int = 0) -> int:
+    """:func:`scan` as a plain loop over the dicts: the reference the fast path must equal, and its fallback.
 
     Unconsumed bytes (a dict still open, or a dict whose bar may not have
     arrived yet) are for the caller to prepend to the next buffer, with a few
@@ -111,115 +189,6 @@ def _echo(buf: bytes, i: int) -> bool:
     while k >= stop and buf[k] in (32, 9):
         k -= 1
     return k >= 0 and buf[k] in _REJECT_BEFORE
-
-
-# -- body parsing (column-wise) -------------------------------------------------
-
-_NUMCHARS = np.zeros(256, bool)
-for _ch in b"0123456789.eE+-nNaAiIfFtTyY":
-    _NUMCHARS[_ch] = True
-_KEY_W = 48
-_VAL_W = 24  # '-2.1176470588235296e-06' is 23 bytes; longer is not a logged float
-
-
-@dataclass
-class Pairs:
-    """The numeric key/value pairs of many dict bodies, as parallel arrays."""
-
-    dict_idx: np.ndarray  # which body each pair belongs to
-    key_id: np.ndarray  # index into ``keys``
-    value: np.ndarray  # float64 (NaN / inf kept)
-    keys: list[str]
-
-
-def parse_bodies(bodies: list[bytes]) -> Pairs:
-    """Parse ``'key': value`` pairs of every body at once (values numbers or quoted numbers).
-
-    Non-numeric values (lists, strings, nested reprs) are dropped; the caller
-    decides from the keys what kind of dict each body is.
-    """
-    empty = Pairs(np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0), [])
-    if not bodies:
-        return empty
-    joined = b"\x00".join(bodies) + b"\x00"
-    d = np.frombuffer(joined, np.uint8)
-    ends = np.flatnonzero(d == 0)  # end of each body
-    colon = np.flatnonzero(d == 58)
-    colon = colon[(colon > 0) & (colon + 2 < len(d))]
-    colon = colon[(d[colon - 1] == 39) & (d[colon + 1] == 32)]  # "': "
-    if not len(colon):
-        return empty
-    quotes = np.flatnonzero(d == 39)
-    qi = np.searchsorted(quotes, colon - 1)  # index of the key's closing quote
-    ok = qi >= 1
-    colon, qi = colon[ok], qi[ok]
-    kstart = quotes[qi - 1] + 1
-    kend = colon - 1
-    body_of = np.searchsorted(ends, colon)
-    ok = kstart > np.where(body_of > 0, ends[np.maximum(body_of - 1, 0)], -1)  # key inside its own body
-    colon, qi, kstart, kend, body_of = colon[ok], qi[ok], kstart[ok], kend[ok], body_of[ok]
-    vstart = colon + 2
-    quoted = d[vstart] == 39
-    vstart = vstart + quoted
-    # value end: the closing quote, else the next "," or the body end
-    commas = np.flatnonzero(d == 44)
-    ci = np.searchsorted(commas, vstart)
-    next_comma = np.where(ci < len(commas), commas[np.minimum(ci, len(commas) - 1)], len(d))
-    body_end = ends[body_of]
-    vend_plain = np.minimum(next_comma, body_end)
-    qn = np.searchsorted(quotes, vstart)
-    next_quote = np.where(qn < len(quotes), quotes[np.minimum(qn, len(quotes) - 1)], len(d))
-    vend = np.where(quoted, next_quote, vend_plain)
-    # strip blanks around plain values
-    vlen = vend - vstart
-    good = (vlen > 0) & (vlen <= _VAL_W) & (kend > kstart) & (kend - kstart <= _KEY_W)
-    vals = _gather(d, vstart, vend, _VAL_W)
-    numeric = good & (_NUMCHARS[vals] | (vals == 0)).all(axis=1)
-    value = np.full(len(vstart), np.nan)
-    if numeric.any():
-        raw = np.ascontiguousarray(vals[numeric]).view(f"S{_VAL_W}").ravel()
-        try:
-            value[numeric] = raw.astype(np.float64)
-        except ValueError:
-            value[numeric] = [_float(x) for x in raw]
-        numeric &= ~np.isnan(value) | _is_nan_text(vals)
-    # key identity without copying every key: length, first 8 and last 8 bytes, and the byte sum
-    ks, ke = kstart[numeric], kend[numeric]
-    klen = ke - ks
-    cs = np.concatenate([[0], np.cumsum(d, dtype=np.int64)])
-    first = _gather(d, ks, np.minimum(ke, ks + 8), 8).copy().view(np.uint64).ravel()
-    lstart = np.maximum(ks, ke - 8)
-    last = _gather(d, lstart, ke, 8).copy().view(np.uint64).ravel()
-    with np.errstate(over="ignore"):
-        sig = (klen.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)) ^ first ^ (last * np.uint64(0xC2B2AE3D27D4EB4F)) \
-            ^ ((cs[ke] - cs[ks]).astype(np.uint64) * np.uint64(0x165667B19E3779F9))
-    _, rep, inv = np.unique(sig, return_index=True, return_inverse=True)
-    keys = [bytes(d[ks[r]:ke[r]]).decode("utf-8", "replace") for r in rep]
-    return Pairs(body_of[numeric].astype(np.int64), np.asarray(inv, np.int64).ravel(), value[numeric], keys)
-
-
-def _gather(d: np.ndarray, start: np.ndarray, end: np.ndarray, width: int) -> np.ndarray:
-    """Rows ``d[start:end]`` NUL-padded to ``width``: one strided-window row copy each, then a mask."""
-    pad = np.concatenate([d, np.zeros(width, np.uint8)])
-    win = np.lib.stride_tricks.sliding_window_view(pad, width)
-    rows = win[start]
-    rows[np.arange(width)[None, :] >= (end - start)[:, None]] = 0
-    return rows
-
-
-def _is_nan_text(rows: np.ndarray) -> np.ndarray:
-    """Rows that spell nan/NaN (so a parsed NaN is a real NaN, not a failed parse)."""
-    r = rows[:, :4] | 0x20  # lower-case letters; '-' and digits change but cannot spell "nan"
-    plain = (r[:, 0] == ord("n")) & (r[:, 1] == ord("a")) & (r[:, 2] == ord("n"))
-    signed = (r[:, 1] == ord("n")) & (r[:, 2] == ord("a")) & (r[:, 3] == ord("n")) & (rows[:, 0] == ord("-"))
-    return plain | signed
-
-
-def _float(x: bytes) -> float:
-    try:
-        return float(x)
-    except ValueError:
-        return float("nan")
 
 
 # -- launcher and Trainer banner facts -------------------------------------------
@@ -286,3 +255,6 @@ def scan_info(text: bytes) -> dict[str, object]:
         out["launch_args"] = words
         break
     return out
+
+
+__all__ = ["KIND_EVAL", "KIND_IGNORE", "KIND_OTHER", "KIND_SUMMARY", "KIND_TRAIN", "Pairs", "Scanned", "parse_bodies", "scan", "scan_exact", "scan_info"]
