@@ -64,3 +64,36 @@ def test_healthy_run_is_not_stopped(tmp_path: Path) -> None:
     assert cb.guard.best is not None and cb.guard.best.value == min(v for _, v in evals)
     # every new best was saved even though save_strategy is "no"
     assert (tmp_path / f"checkpoint-{cb.guard.best.step}").is_dir()
+
+
+def test_the_callback_ends_with_the_best_model_loaded_two_folders_and_a_phone_readable_stop(
+        tmp_path: Path, json_hook: tuple[str, list[dict]]) -> None:
+    """No save_strategy: every folder is the guard's. It keeps best + last, loads the best, notifies with the path."""
+    from trainguard.live.hf_callback import TrainguardCallback
+    from trainguard.live.notify import Notifier, host
+
+    url, received = json_hook
+    notifier = Notifier([url])
+    cb = TrainguardCallback(notifier=notifier)
+    trainer = build_trainer(tmp_path, callbacks=[cb], disable_tqdm=True, **KINDS["overfit"])
+    trainer.train()
+    notifier.close(timeout=15)
+    assert cb.stop_action is not None
+    best = cb.guard.best
+    assert best is not None
+    evals = _evals(trainer.state.log_history)
+    assert best.value == min(v for _, v in evals)  # the guard's best is the run's best eval
+    folders = sorted(p.name for p in tmp_path.glob("checkpoint-*"))
+    assert folders == sorted({f"checkpoint-{best.step}", f"checkpoint-{trainer.state.global_step}"})
+    assert cb.loaded_best and cb.best_checkpoint == str(tmp_path / f"checkpoint-{best.step}")
+    # the model in memory now is the best one, not the last
+    assert trainer.evaluate()["eval_loss"] == pytest.approx(best.value, rel=1e-4)
+    # the stop notification's first line: run, host, the action taken, the best checkpoint's path
+    bodies = [r.get("message", r.get("body", "")) for r in received]
+    stop = next(b for b in bodies if "stopping at step" in b)
+    first = stop.splitlines()[0]
+    assert host() in first and f"stopping at step {cb.stop_action.step}" in first
+    assert f"best checkpoint: {tmp_path / f'checkpoint-{best.step}'}" in first
+    # and the run-finished summary says where the best model and the report are
+    summary = next(b for b in bodies if b.startswith(f"{cb.guard.run.name} on {host()}: stopped at step"))
+    assert f"best checkpoint: {tmp_path / f'checkpoint-{best.step}'}" in summary and "report:" in summary
