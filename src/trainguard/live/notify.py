@@ -176,12 +176,14 @@ class Notifier:
         return f"Notifier({self.targets}, min_interval_s={self.min_interval_s})"
 
     # -- sending ------------------------------------------------------------
-    def send(self, title: str, body: str, level: str = "warning", *, key: str | None = None) -> bool:
+    def send(self, title: str, body: str, level: str = "warning", *, key: str | None = None,
+             important: bool = False) -> bool:
         """Queue one message; True when queued, False when rate-limited, de-duplicated or dropped.
 
         Returns at once: delivery happens on the notifier's thread. ``level``
         is one of info, warning, error, stop; a ``stop`` bypasses both limits
-        and is sent once per key (a stopping run keeps logging for a while).
+        and is sent once per key (a stopping run keeps logging for a while);
+        ``important`` skips the burst cap (the run-finished summary).
         """
         if level not in LEVELS:
             raise ValueError(f"level must be one of {LEVELS}, got {level!r}")
@@ -195,7 +197,7 @@ class Notifier:
                 admitted = key not in self._stops  # every distinct stop goes out, once
                 self._stops.add(key)
             else:
-                admitted = self._admit(key, now, capped=level in ("info", "warning"))
+                admitted = self._admit(key, now, capped=level in ("info", "warning") and not important)
             if not admitted:
                 self.suppressed += 1
                 return False
@@ -248,8 +250,11 @@ class Notifier:
 
     def notify_text(self, title: str, first_line: str, lines: Iterable[str] = (), level: str = "info",
                     *, key: str | None = None) -> bool:
-        """Send a message whose first body line is ``first_line`` (run, host, what happened, checkpoint)."""
-        return self.send(title, "\n".join([first_line, *lines]), level, key=key)
+        """Send a message whose first body line is ``first_line`` (run, host, what happened, checkpoint).
+
+        It is not subject to the burst cap: it is the one summary of a run.
+        """
+        return self.send(title, "\n".join([first_line, *lines]), level, key=key, important=True)
 
     def flush(self, timeout: float = 10.0) -> bool:
         """Wait until every queued message was handled (sent or failed); False on timeout."""
