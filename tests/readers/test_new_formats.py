@@ -119,3 +119,11 @@ def test_wandb_output_log_from_resnet_loop() -> None:
     (run,) = read_runs(DATA / "wandb_output" / "output.log")
     assert _pts(run, "eval_loss") == [(1, 1.5123), (2, 1.2011), (3, 1.0502), (4, 1.0811)]
     assert _pts(run, "eval_accuracy")[2] == (3, pytest.approx(0.631))
+
+
+def test_jsonl_with_nested_records() -> None:
+    """``{"step": 100, "train": {"loss": ...}, "val": {"loss": ...}}`` lines: nested keys are flattened first."""
+    (run,) = read_runs(DATA / "jsonl" / "nested.jsonl")
+    assert _pts(run, "train_loss") == [(50, 2.31), (100, 2.02), (150, 1.88), (200, 1.71)]
+    assert _pts(run, "eval_loss") == [(100, 2.11), (200, 2.05)]
+    assert _pts(run, "learning_rate")[-1] == (200, 0.0002)

@@ -40,6 +40,8 @@ ALIASES: dict[str, str] = {
     "learning_rate": LEARNING_RATE,
     "lr": LEARNING_RATE,
     "train/learning_rate": LEARNING_RATE,
+    "train/lr": LEARNING_RATE,
+    "train_lr": LEARNING_RATE,
     "lr-adamw": LEARNING_RATE,
     "lr-adam": LEARNING_RATE,
     "learning rate": LEARNING_RATE,

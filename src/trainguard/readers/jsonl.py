@@ -11,6 +11,8 @@ step-like key. Per family:
   records hold only ``bbox/AP``-style keys, kept as ``eval_bbox/ap``...
 * HF-style records: one holding ``eval_*`` keys is an eval record, whose
   other keys (its epoch) are not train metrics.
+* nested records (``{"step": 5, "train": {"loss": 1.2}, "val": {"loss": 1.3}}``)
+  are flattened to ``train/loss``, ``val/loss`` before the shared names.
 """
 
 from __future__ import annotations
@@ -95,6 +97,23 @@ def _seconds(v: Any) -> float | None:
     return None
 
 
+_CONTAINERS = {"metrics", "scalars", "data", "log", "logs", "values", "summary"}
+
+
+def _flatten(obj: dict[str, Any], prefix: str = "", depth: int = 0) -> dict[str, Any]:
+    """Nested records as flat keys: ``{"train": {"loss": 1}}`` -> ``train/loss``; a container key
+    (``metrics``, ``scalars`` ...) adds no prefix, so ``{"metrics": {"step": 5}}`` has a ``step``."""
+    out: dict[str, Any] = {}
+    for k, v in obj.items():
+        k = str(k)
+        key = prefix if (k.lower() in _CONTAINERS and depth == 0) else (f"{prefix}/{k}" if prefix else k)
+        if isinstance(v, dict) and depth < 3:
+            out.update(_flatten(v, key, depth + 1))
+        elif key:
+            out[key] = v
+    return out
+
+
 def read(path: Path | str) -> Run:
     """The run in ``path`` (the first when the step counter restarts into a new run; see :func:`read_all`)."""
     return first_run(read_all(path))
@@ -133,6 +152,8 @@ def read_all(path: Path | str) -> list[Run]:
         if not isinstance(obj, dict):
             col.skipped += 1
             continue
+        if any(isinstance(v, dict) for v in obj.values()):
+            obj = _flatten(obj)
         index += 1
         step_key = next((k for k in STEP_KEYS if k in obj), None)
         sv = _num(obj.get(step_key)) if step_key else None
