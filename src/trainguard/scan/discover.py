@@ -146,7 +146,7 @@ def _walk(d: Path, depth: int, exclude: list[Path], *, tb_claimed: bool = False)
         yield _dir_target(d, "tensorboard")
         tb_claimed = True
     for f in files:
-        if _EVENTS in f.name:
+        if _EVENTS in f.name or f.name in _SKIP_NAMES:
             continue
         p = Path(f.path)
         if _looks_like_log(p):

@@ -215,8 +215,11 @@ def _one(target: Target, run: Any, source: str, html_dir: str | None, write_back
 
 def _reason(e: BaseException, source: str | None = None) -> str:
     """The error in plain words, without repeating the path the skip line already names."""
-    if isinstance(e, InputError) and (source is None or e.path in source):
-        return e.problem
+    if isinstance(e, InputError) and source is not None:
+        if e.path in source:
+            return e.problem
+        if e.path.startswith(source.split(" (run ")[0] + os.sep):  # a file inside the run's folder
+            return f"{os.path.relpath(e.path, source.split(' (run ')[0])}: {e.problem}"
     return str(e)
 
 

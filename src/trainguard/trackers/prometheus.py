@@ -206,4 +206,24 @@ def _last(run: Any, name: str) -> float:
         return math.nan
 
 
-__all__ = ["GuardCollector", "PrometheusSink"]
+def sink_from_flags(guard: Any, port: int | None, textfile: str | Path | None) -> PrometheusSink | None:
+    """The sink ``--metrics-port``/``--metrics-textfile`` ask for (``trainguard run`` and ``watch``), or None."""
+    if port is None and textfile is None:
+        return None
+    return PrometheusSink(guard, port=port, textfile=textfile)
+
+
+def chain(on_action: Callable[[Any], None] | None, sink: Any, guard: Any) -> Callable[[Any], None] | None:
+    """``on_action`` followed by ``sink.on_action(action, guard)``; ``on_action`` itself when there is no sink."""
+    if sink is None:
+        return on_action
+
+    def both(action: Any) -> None:
+        if on_action is not None:
+            on_action(action)
+        sink.on_action(action, guard)
+
+    return both
+
+
+__all__ = ["GuardCollector", "PrometheusSink", "chain", "sink_from_flags"]

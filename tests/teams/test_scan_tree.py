@@ -1,0 +1,116 @@
+"""``trainguard scan`` over a tree: every real run in ../shared/realruns plus an ``mlruns/`` store, once each.
+
+The tree also holds things that must be named, not fatal: a log that is not
+a log, a truncated trainer_state.json. The HTML index is opened in a real
+headless Chromium: our script ran (the page marks itself rendered), no script
+error fired, every link resolves to a written report, and a ``<script>`` planted
+in a run name shows as text.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote
+
+import pytest
+
+from .conftest import run_scan
+
+EVIL = "<script>document.title='PWNED'</script>"
+
+
+def _mlruns(root: Path, curves: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """An MLflow file store written by the real client; returns run name -> run id."""
+    pytest.importorskip("mlflow", reason="the mlruns store is written with the mlflow client")
+    from mlflow.tracking import MlflowClient
+
+    from .conftest import log_curve
+
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
+    c = MlflowClient(tracking_uri=f"file:{root}")
+    eid = c.create_experiment("file-store")
+    return {name: log_curve(c, eid, name, curves[kind])
+            for name, kind in (("store-overfit", "overfit"), (f"store-{EVIL}", "healthy"))}
+
+
+@pytest.fixture(scope="module")
+def tree(realruns: Path, curves: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    root = tmp_path_factory.mktemp("fleet")
+    shutil.copytree(realruns, root / "realruns")
+    mp = pytest.MonkeyPatch()
+    try:
+        store = _mlruns(root / "team" / "mlruns", curves, mp)
+    finally:
+        mp.undo()
+    bad = root / "team" / "broken"
+    bad.mkdir()
+    (bad / "trainer_state.json").write_text('{"log_history": [{"loss": 2.0, "step": 1', encoding="utf-8")
+    (root / "team" / "notes.log").write_bytes(b"\x00\x01\x02 not a log \x00" * 50)
+    return {"root": root, "store": store, "entries": sorted(p.name for p in realruns.iterdir())}
+
+
+@pytest.fixture(scope="module")
+def scanned(tree: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    out = tmp_path_factory.mktemp("index")
+    code, stdout, stderr = run_scan([str(tree["root"]), "--json", "--jobs", "2", "--html", str(out / "site"),
+                                     "--cache", str(out / "cache")])
+    assert code in (0, 1), stderr[-3000:]
+    return {"doc": json.loads(stdout), "stderr": stderr, "site": out / "site"}
+
+
+def test_every_run_once_and_every_skip_named(tree: dict[str, Any], scanned: dict[str, Any]) -> None:
+    doc, root = scanned["doc"], str(tree["root"])
+    sources = [r["source"] for r in doc["runs"]]
+    assert len(sources) == len(set(sources))  # nothing read twice
+    skipped = {s["source"]: s["reason"] for s in doc["skipped"]}
+    for s, why in skipped.items():
+        assert why and "internal error" not in why, (s, why)
+        assert f"skipped {s}: " in scanned["stderr"]
+    # each real run is a run or a named skip (a folder's files count for the folder)
+    seen = {p.split("/realruns/")[1].split("/")[0].split(" ")[0] for p in [*sources, *skipped] if "/realruns/" in p}
+    assert seen == set(tree["entries"]), set(tree["entries"]) ^ seen
+    # the mlruns store: each run once, read from the files (no server, no mlflow import needed)
+    store = [r for r in doc["runs"] if "/team/mlruns/" in r["source"]]
+    assert sorted(r["run"] for r in store) == sorted(tree["store"])
+    assert {r["format"] for r in store} == {"mlflow_file_store"}
+    assert next(r for r in store if r["run"] == "store-overfit")["verdict"] == "overfit"
+    assert any(s.endswith("/team/broken") for s in skipped)
+    assert any(s.endswith("/team/notes.log") for s in skipped)
+    assert all(s.startswith(root) for s in [*sources, *skipped])
+    t = doc["totals"]
+    assert t["runs"] == len(doc["runs"]) and t["skipped"] == len(doc["skipped"])
+    assert t["verdicts"]["overfit"] >= 10  # the real runs hold many overfit ones
+
+
+def test_html_index_links_resolve_and_escape(scanned: dict[str, Any]) -> None:
+    site = scanned["site"]
+    text = (site / "index.html").read_text(encoding="utf-8")
+    assert text.count("<script") == 1 and EVIL not in text and "&lt;script&gt;document.title=" in text
+    assert "default-src 'none'" in text and not re.search(r"""(src|href)\s*=\s*["']?(https?:|//)""", text)
+    assert re.search(r"\d+ runs: \d+ overfit, .* after their best points, \d+ best checkpoints? never saved", text)
+    links = re.findall(r'href="([^"#]+)"', text)
+    assert len(links) == len(scanned["doc"]["runs"])
+    for href in links:
+        assert (site / unquote(href)).is_file(), href
+
+
+def test_html_index_renders_in_headless_chromium(scanned: dict[str, Any], tmp_path: Path) -> None:
+    from tests.report.test_html import _browser, _chromium
+    from trainguard.scan.index import RENDERED_MARKER
+
+    chrome = _chromium()
+    if chrome is None:
+        pytest.skip("chromium not installed (apt-get install chromium; .ci/run does it)")
+    dom = _browser(chrome, tmp_path / "p", "--dump-dom", url=(scanned["site"] / "index.html").resolve().as_uri())
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    html = dom.stdout
+    title = re.search(r"<title>(.*?)</title>", html, re.S).group(1)
+    assert RENDERED_MARKER in title and title != "PWNED"
+    body = html.split("<body", 1)[1].split(">", 1)[0]
+    assert 'data-index-ok="yes"' in body and 'data-charts-broken="0"' in body and "data-js-errors" not in body
+    console = [ln for ln in dom.stderr.splitlines() if "CONSOLE" in ln or "Uncaught" in ln or "Refused to" in ln]
+    assert not console, console
