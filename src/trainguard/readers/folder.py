@@ -39,7 +39,8 @@ _SKIP_SUFFIXES = (*_WEIGHT_SUFFIXES, ".jpg", ".jpeg", ".png", ".gif", ".svg", ".
 _SKIP_NAMES = {"training_args.json", "args.json", "adapter_config.json", "config.json", "generation_config.json",
                "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.json", "merges.txt",
                "added_tokens.json", "model.safetensors.index.json", "requirements.txt", "README.md"}
-_SKIP_DIRS = {".git", "__pycache__", "wandb", ".ipynb_checkpoints", "node_modules"}
+_NEVER_DIRS = {"__pycache__", "node_modules", "site-packages"}  # never runs, not worth a line
+_SKIP_DIRS = {"wandb"}  # searched only through the W&B reader (run-*.wandb files), else named as skipped
 _HEAD = 64 * 1024
 
 
@@ -112,7 +113,17 @@ def _walk(d: Path, root: Path, depth: int, tb: ModuleType | None, runs: list[Run
         else:
             skipped.append(Skipped(str(p), why))
     for p in entries:
-        if not p.is_dir() or p.name in _SKIP_DIRS or p.name.startswith(".") or _CKPT.fullmatch(p.name):
+        if not p.is_dir() or p.name.startswith(".") or _CKPT.fullmatch(p.name) or p.name in _NEVER_DIRS:
+            continue
+        other = _layout_reader(p)
+        if other is not None:  # a W&B or MLflow run folder below: its own reader reads the whole subtree
+            try:
+                runs.extend(other.read_dir(p))
+            except TrainguardError as e:
+                skipped.append(Skipped(str(p), getattr(e, "problem", str(e))))
+            continue
+        if p.name in _SKIP_DIRS:
+            skipped.append(Skipped(str(p), f"{p.name}/ folder holds no run this version reads"))
             continue
         if _state_file(p) is not None:
             runs.append(read_output_dir(p))
@@ -280,6 +291,21 @@ def _read_file(p: Path, root: Path) -> tuple[list[Run], str]:
         if len(rel.parts) > 1 and r.name in (p.stem, p.name):
             r.name = str(rel.parent / r.name)
     return runs, ""
+
+
+def _layout_reader(d: Path) -> ModuleType | None:
+    """The folder reader (other than this one) that claims ``d``, e.g. a W&B or MLflow run folder."""
+    from . import dir_readers
+
+    for m in dir_readers():
+        if m.__name__ == __name__:
+            continue
+        try:
+            if float(m.sniff_dir(d)) > 0:
+                return m
+        except OSError:
+            continue
+    return None
 
 
 def _has_events_outside_hf(root: Path) -> bool:
