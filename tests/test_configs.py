@@ -103,3 +103,23 @@ def test_positional_and_flags() -> None:
         parse_positional(["1"], pat)
     assert flags_to_config(["--learning_rate", "2e-4", "--num_train_epochs=3", "--bf16", "--local_rank=0"]) == {
         "learning_rate": 2e-4, "num_train_epochs": 3, "bf16": True}
+
+
+def test_wandb_run_folder_config_yaml_is_a_config_source(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """``wandb/run-*/files/``: output.log is the log, config.yaml (``key: {desc, value}``) its settings."""
+    import shutil
+    from pathlib import Path
+
+    from trainguard.readers import read_run
+
+    files = tmp_path / "wandb" / "run-20240101_000000-abc123" / "files"
+    files.mkdir(parents=True)
+    shutil.copy(Path(__file__).parent / "data" / "wandb_output" / "output.log", files / "output.log")
+    (files / "config.yaml").write_text(
+        "wandb_version: 1\n\n_wandb:\n  desc: null\n  value:\n    python_version: 3.10.12\n"
+        "lr:\n  desc: null\n  value: 0.1\nepochs:\n  desc: null\n  value: 4\nweight_decay:\n  desc: null\n  value: 0.0005\n")
+    (files / "wandb-summary.json").write_text('{"val_loss": 1.0811, "_step": 4}')
+    run = read_run(files / "output.log")
+    assert len(run.eval_loss) == 4
+    assert run.config.get("learning_rate") == 0.1 and run.config.source("learning_rate") == "config.yaml"
+    assert run.config.get("weight_decay") == 0.0005 and "_wandb" not in run.config

@@ -2,8 +2,8 @@
 
 Sources: TrainingArguments as JSON/YAML (also ``training_args.json`` /
 ``args.json``), peft ``adapter_config.json``, a DeepSpeed ``ds_config.json``,
-a model's ``config.json`` (dropout fields), Axolotl and LLaMA-Factory YAML, the
-launch command line printed in a log, and ``CUDA_VISIBLE_DEVICES`` / world
+a model's ``config.json`` (dropout fields), Axolotl and LLaMA-Factory YAML, W&B's
+``config.yaml`` (``key: {value: X}``), the launch command line printed in a log, and ``CUDA_VISIBLE_DEVICES`` / world
 size. The flavour of a file is told from its keys, never from its name alone.
 Every value is sourced to the file it came from. ``training_args.bin`` is a
 pickle and is never loaded: its JSON siblings are read instead.
@@ -173,6 +173,14 @@ def _load_raw(path: Path) -> Any:
         raise ConfigError(f"malformed JSON at line {e.lineno}, column {e.colno}: {e.msg}", path=path) from None
 
 
+def unwrap_wandb(d: Mapping[str, Any]) -> dict[str, Any] | None:
+    """A W&B ``config.yaml`` (``key: {desc: null, value: X}``, plus ``_wandb``) as plain ``key: X``; None if it is not one."""
+    items = {k: v for k, v in d.items() if k != "wandb_version"}
+    if "_wandb" not in items or not all(isinstance(v, dict) and "value" in v for v in items.values()):
+        return None
+    return {k: v["value"] for k, v in items.items() if k != "_wandb"}
+
+
 def flavour(d: Mapping[str, Any]) -> str:
     """Which kind of config ``d`` is, from its keys."""
     keys = set(d)
@@ -196,6 +204,9 @@ def flavour(d: Mapping[str, Any]) -> str:
 def config_from_dict(d: Mapping[str, Any], source: str, *, base: Path | None = None) -> RunConfig:
     """Map one parsed config dict onto a RunConfig (``base``: folder for relative ``deepspeed`` paths)."""
     cfg = RunConfig()
+    wb = unwrap_wandb(d)
+    if wb is not None:  # W&B's config.yaml holds what the script passed to wandb.init(config=...) or the HF args
+        d = wb
     kind = flavour(d)
     if kind == "deepspeed":
         _deepspeed(cfg, dict(d), source)
@@ -353,7 +364,8 @@ def attach(run: Run, run_path: str | Path, *, extra: Sequence[str | Path] = ()) 
             except ConfigError as err:
                 run.notes.append(f"config skipped: {err}")
                 continue
-            if not isinstance(raw, dict) or (c.suffix in (".yaml", ".yml") and flavour(raw) == "unknown"):
+            if not isinstance(raw, dict) or (c.suffix in (".yaml", ".yml") and flavour(unwrap_wandb(raw) or raw) == "unknown"
+                                             and unwrap_wandb(raw) is None):
                 continue
             if c.name == "config.json" and flavour(raw) not in ("model", "peft", "deepspeed"):
                 continue

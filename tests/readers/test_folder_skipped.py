@@ -67,7 +67,7 @@ def test_real_runs_folder_reads_every_run(tmp_path: Path) -> None:
 
 
 def test_run_folders_of_other_layouts_below_are_read_by_their_reader(tmp_path: Path) -> None:
-    """An MLflow file store below a folder of logs is read (not dropped); an empty wandb/ folder is named."""
+    """An MLflow file store below a folder of logs is read (not dropped); a wandb/ folder without run files is walked."""
     root = tmp_path / "project"
     shutil.copytree(DATA / "keras_stdout", root / "logs")
     run = root / "mlruns" / "0" / "abc123"
@@ -76,9 +76,13 @@ def test_run_folders_of_other_layouts_below_are_read_by_their_reader(tmp_path: P
     (run / "meta.yaml").write_text("run_id: abc123\nrun_name: lr-sweep-1\nstatus: 3\n")
     (run / "metrics" / "val_loss").write_text("".join(f"17000000{i}000 {1.0 + (i - 2) ** 2 / 10} {i * 100}\n" for i in range(5)))
     (run / "params" / "lr").write_text("0.001")
-    (root / "wandb").mkdir()
+    files = root / "wandb" / "run-20240101_000000-abc123" / "files"
+    files.mkdir(parents=True)
+    shutil.copy(DATA / "wandb_output" / "output.log", files / "output.log")
+    (files / "wandb-summary.json").write_text('{"val_loss": 1.0811, "_step": 4}')
     runs = read_runs(root)
-    assert sorted(r.format for r in runs) == ["keras_stdout", "mlflow_file_store"]
+    assert sorted(r.format for r in runs) == ["keras_stdout", "mlflow_file_store", "text"]
     ml = next(r for r in runs if r.format == "mlflow_file_store")
     assert int(ml.eval_loss.steps[ml.eval_loss.values.argmin()]) == 200
-    assert [(Path(s.path).name, s.reason) for s in runs.skipped] == [("wandb", "wandb/ folder holds no run this version reads")]
+    assert [(Path(s.path).name, s.reason) for s in runs.skipped] == [
+        ("wandb-summary.json", "W&B summary: the last value of each metric, not a history")]

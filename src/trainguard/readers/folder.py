@@ -39,8 +39,14 @@ _SKIP_SUFFIXES = (*_WEIGHT_SUFFIXES, ".jpg", ".jpeg", ".png", ".gif", ".svg", ".
 _SKIP_NAMES = {"training_args.json", "args.json", "adapter_config.json", "config.json", "generation_config.json",
                "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.json", "merges.txt",
                "added_tokens.json", "model.safetensors.index.json", "requirements.txt", "README.md"}
+_NOT_HISTORY = {
+    "wandb-summary.json": "W&B summary: the last value of each metric, not a history",
+    "wandb-metadata.json": "W&B run metadata (host, GPU, command), not metrics",
+    "all_results.json": "final results of the run (one value per metric), not a history",
+    "train_results.json": "final train results (one value per metric), not a history",
+    "eval_results.json": "final eval results (one value per metric), not a history",
+}
 _NEVER_DIRS = {"__pycache__", "node_modules", "site-packages"}  # never runs, not worth a line
-_SKIP_DIRS = {"wandb"}  # searched only through the W&B reader (run-*.wandb files), else named as skipped
 _HEAD = 64 * 1024
 
 
@@ -121,9 +127,6 @@ def _walk(d: Path, root: Path, depth: int, tb: ModuleType | None, runs: list[Run
                 runs.extend(other.read_dir(p))
             except TrainguardError as e:
                 skipped.append(Skipped(str(p), getattr(e, "problem", str(e))))
-            continue
-        if p.name in _SKIP_DIRS:
-            skipped.append(Skipped(str(p), f"{p.name}/ folder holds no run this version reads"))
             continue
         if _state_file(p) is not None:
             runs.append(read_output_dir(p))
@@ -223,7 +226,7 @@ def _discover(d: Path, depth: int):
     if depth >= MAX_DEPTH:
         return
     for p in entries:
-        if not p.is_dir() or p.name in _SKIP_DIRS or p.name.startswith(".") or _CKPT.fullmatch(p.name):
+        if not p.is_dir() or p.name in _NEVER_DIRS or p.name.startswith(".") or _CKPT.fullmatch(p.name):
             continue
         if _state_file(p) is not None:
             yield "hf", p
@@ -245,6 +248,8 @@ def _skip_reason(p: Path, tb: ModuleType | None) -> str | None:
         return "hidden file"
     if name in _SKIP_NAMES:
         return "a config or tokenizer file (configs are read as the run's settings, not as metrics)"
+    if name in _NOT_HISTORY:
+        return _NOT_HISTORY[name]
     if low.endswith(_WEIGHT_SUFFIXES):
         return "model weights or a pickle: never loaded"
     if low.endswith((".yaml", ".yml")):
