@@ -22,10 +22,10 @@ CONTRACT_TOP = {"format", "best", "findings", "lr_schedule", "waste", "phases", 
 
 def build(run, findings) -> Diagnosis:
     """A Diagnosis from hand-made findings, through the same steps as diagnose()."""
-    from trainguard.diagnosis import _best, _lr_schedule, _waste
+    from trainguard.facts import facts_of
 
-    best, lr = _best(run), _lr_schedule(run)
-    waste = _waste(run, best)
+    f = facts_of(run)
+    best, lr, waste = f.best, f.schedule, f.waste
     causes, unknowns = find_causes(run, findings, best, waste, lr)
     return Diagnosis(run, findings, best, lr, waste, split_phases(run, findings, best, lr), causes,
                      recommend(run, findings, causes, best, lr, waste), unknowns)

@@ -13,45 +13,11 @@ from typing import Any
 
 import numpy as np
 
+from .facts.values import Best, LRSchedule, Waste
 from .findings import Finding, Severity, worst
 from .run import Run
 
 FLAGS = ("green", "yellow", "orange", "red", "black")
-
-
-@dataclass(frozen=True)
-class Best:
-    """The best eval point (or best train point when there is no eval)."""
-
-    metric: str
-    step: int
-    value: float
-    epoch: float | None = None
-    checkpoint_saved: bool | None = None  # None: unknown (no checkpoint info)
-    checkpoint_path: str | None = None
-
-
-@dataclass(frozen=True)
-class Waste:
-    """Compute spent after the best point."""
-
-    steps: int = 0
-    fraction: float = 0.0
-    hours: float | None = None
-    gpu_hours: float | None = None
-    gpus: int | None = None
-    gpus_assumed: bool = False  # True when the GPU count was not found and 1 was assumed
-    deletable_checkpoints: list[str] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class LRSchedule:
-    """The LR schedule actually followed against the configured one."""
-
-    inferred: dict[str, Any] | None = None  # {"shape": "linear", "peak": 2e-4, "warmup_steps": 0, ...}
-    configured: dict[str, Any] | None = None  # {"type": "constant", "source": "training_args.json"}
-    cause: str | None = None  # why they differ, when known
-    matches: bool | None = None  # None: nothing to compare
 
 
 @dataclass(frozen=True)
@@ -204,23 +170,24 @@ def _clean(obj: Any) -> Any:
 
 
 def diagnose(run: Run) -> Diagnosis:
-    """Run every detector on ``run`` and join the findings with its config.
+    """Run every detector on ``run`` once and join the findings with its config.
 
-    The detectors are pure functions of the Run; this step adds the best point,
-    the waste after it, the LR schedule followed, phases with flags, causes
-    tied to config values (with their sources) and config changes. Where a
-    detector helper is not installed, a minimal evidence-only fallback is used
-    so that a report can still be written.
+    The best point, the waste after it and the LR schedule followed are facts
+    of the run (:func:`trainguard.facts.facts_of`), computed once and shared
+    with the detectors; this step adds phases with flags, causes tied to config
+    values (with their sources) and config changes. No detector runs twice.
     """
     from .causes import find_causes
     from .detectors import run_all
+    from .facts import facts_of
     from .phases import split_phases
     from .recommendations import recommend
 
+    facts = facts_of(run)
     findings = run_all(run)
-    best = _best(run)
-    waste = _waste(run, best)
-    lr = _lr_schedule(run)
+    best = facts.best
+    waste = facts.waste
+    lr = facts.schedule
     phases = split_phases(run, findings, best, lr)
     causes, unknowns = find_causes(run, findings, best, waste, lr)
     recs = recommend(run, findings, causes, best, lr, waste)
@@ -235,67 +202,6 @@ def diagnose(run: Run) -> Diagnosis:
         recommendations=recs,
         unknowns=unknowns,
     )
-
-
-def _helper(module: str, name: str) -> Any:
-    """``trainguard.detectors.<module>.<name>``, or None while that detector is not installed."""
-    import importlib
-
-    try:
-        mod = importlib.import_module(f"trainguard.detectors.{module}")
-    except ModuleNotFoundError as e:
-        if e.name != f"trainguard.detectors.{module}":
-            raise  # the module exists but imports something missing: a bug to see
-        return None
-    return getattr(mod, name, None)
-
-
-def _best(run: Run) -> Best | None:
-    fn = _helper("overfitting", "best_point")
-    if fn is not None:
-        return fn(run)
-    # Fallback: the eval-loss minimum, else the (noisy) train-loss minimum.
-    from .run import EVAL_LOSS, TRAIN_LOSS
-
-    for name in (EVAL_LOSS, TRAIN_LOSS):
-        s = run.history.get_series(name).finite()
-        if len(s):
-            i = int(np.argmin(s.values))
-            step = int(s.steps[i])
-            saved = (step in run.checkpoints) if run.checkpoints else None
-            ck = run.checkpoints.get(step)
-            return Best(name, step, float(s.values[i]), s.epoch_at(i), saved, ck.path if ck else None)
-    return None
-
-
-def _waste(run: Run, best: Best | None) -> Waste | None:
-    fn = _helper("waste", "compute_waste")
-    if fn is not None:
-        return fn(run, best)
-    last = run.last_step
-    if best is None or last is None or best.metric != "eval_loss" or last <= best.step:
-        return None
-    steps = last - best.step
-    sps = run.seconds_per_step()
-    hours = steps * sps / 3600 if sps else None
-    gpus = run.num_gpus or run.config.world_size
-    return Waste(
-        steps=steps,
-        fraction=steps / max(last, 1),
-        hours=hours,
-        gpu_hours=None if hours is None else hours * (gpus or 1),
-        gpus=gpus or 1,
-        gpus_assumed=gpus is None,
-    )
-
-
-def _lr_schedule(run: Run) -> LRSchedule:
-    fn = _helper("lr_schedule", "infer_schedule")
-    if fn is not None:
-        return fn(run)
-    t = run.config.get("lr_scheduler_type")
-    configured = None if t is None else {"type": t, "source": run.config.source("lr_scheduler_type")}
-    return LRSchedule(inferred=None, configured=configured, cause=None, matches=None)
 
 
 __all__ = [

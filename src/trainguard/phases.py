@@ -5,6 +5,14 @@ eval stops decreasing, **orange** when eval rises, **red** when eval has
 doubled from its optimum or train loss is near zero, **black** when train loss
 is zero and gradients have vanished (the job is burning GPUs for nothing).
 
+A run is read through its facts (:mod:`trainguard.facts`): the eval curve
+cleaned of re-evaluations, its one noise estimate, and the overfitting
+verdict. Eval worse than its best is "overfitting" (orange) only where that
+verdict says the run overfits; a rise the verdict calls noise, too small or
+too late is "turning" (yellow): eval stopped improving, the best point is
+behind. A run with a ``no_learning`` finding never shows a green "learning"
+phase: its learning stretches are "stalled".
+
 The run is read on a grid: the eval points when there is an eval loss (each
 eval describes the interval since the previous one), otherwise up to
 ``_TRAIN_BINS`` bins of train points, each summarised by its median so that one
@@ -22,11 +30,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from .diagnosis import Best, LRSchedule, Phase
+from .facts import facts_of
+from .facts.noise import EVAL_NOISE_FLOOR
 from .findings import Finding, Severity
 from .run import EVAL_LOSS, GRAD_NORM, LEARNING_RATE, TRAIN_LOSS, Run, Series
 
 # Thresholds, each with its reason.
-_NOISE_FLOOR = 0.01  # eval within 1% of its best is "not improving", not "rising": evals jitter by ~1%
 _DOUBLED = 2.0  # seed 003's red flag: "eval loss doubled from optimal"
 _NEAR_ZERO = 0.10  # train below 10% of its value at the best point: the model is memorising
 _ZERO_REL = 0.01  # train below 1% of its start: zero for practical purposes
@@ -36,17 +45,18 @@ _LR_DEAD = 0.01  # LR under 1% of its peak: updates are negligible
 _TRAIN_BINS = 60
 
 # Rank of a label after the best point (the ratchet) and its default flag.
-_RANK = {"warmup": 0, "learning": 0, "plateau": 0, "divergence": 1, "overfitting": 2, "memorization": 3, "dead": 4}
+_RANK = {"warmup": 0, "learning": 0, "plateau": 0, "stalled": 0, "turning": 1, "overfitting": 2, "memorization": 3, "dead": 4}
 _FLAG = {
     "warmup": "green",
     "learning": "green",
     "plateau": "yellow",
-    "divergence": "yellow",
+    "stalled": "orange",
+    "turning": "yellow",
     "overfitting": "orange",
     "memorization": "red",
     "dead": "black",
 }
-_BY_RANK = {1: "divergence", 2: "overfitting", 3: "memorization", 4: "dead"}
+_BY_RANK = {1: "turning", 2: "overfitting", 3: "memorization", 4: "dead"}
 _UNSTABLE_CODES = ("nan_loss", "divergence", "instability", "grad_norm_explosion", "loss_spike")
 
 
@@ -73,6 +83,10 @@ def split_phases(run: Run, findings: list[Finding], best: Best | None, lr: LRSch
     """
     train = run.history.get_series(TRAIN_LOSS).finite().sorted()
     ev = _eval_series(run, best)
+    facts = facts_of(run)
+    curve = facts.eval
+    if curve is not None and curve.metric == ev_name(run, best) and len(curve) and not curve.higher:
+        ev = Series(curve.steps, curve.values, curve.epochs)  # without the re-evaluations the facts dropped
     cells = _grid(run, train, ev)
     if not cells:
         return []
@@ -86,26 +100,49 @@ def split_phases(run: Run, findings: list[Finding], best: Best | None, lr: LRSch
 # -- the grid -------------------------------------------------------------------
 
 
-def _eval_series(run: Run, best: Best | None) -> Series:
-    """The eval curve the best point was taken on, when it is lower-is-better (a loss or a perplexity)."""
+def ev_name(run: Run, best: Best | None) -> str:
+    """The eval metric the phases are drawn on: the best point's, when it is lower-is-better (a loss or a perplexity)."""
     name = EVAL_LOSS
     if best is not None and best.metric.startswith("eval_"):
         name = best.metric
     if not any(k in name for k in ("loss", "ppl", "perplexity")):
         name = EVAL_LOSS
-    return run.history.get_series(name).finite().sorted()
+    return name
 
 
-def _window_median(s: Series, lo: float, hi: float) -> float | None:
-    """Median of the points with lo < step <= hi; the nearest point when the window is empty."""
-    if not len(s):
-        return None
-    st = s.steps
-    i, j = np.searchsorted(st, lo, side="right"), np.searchsorted(st, hi, side="right")
-    if j > i:
-        return float(np.median(s.values[i:j]))
-    k = s.nearest(int(hi))
-    return None if k is None else float(s.values[k])
+def _eval_series(run: Run, best: Best | None) -> Series:
+    """The eval curve the best point was taken on, when it is lower-is-better (a loss or a perplexity)."""
+    return run.history.get_series(ev_name(run, best)).finite().sorted()
+
+
+def _window_medians(s: Series, edges: np.ndarray) -> list[float | None]:
+    """Median of the points in each grid interval (edges[i-1], edges[i]]; the nearest point when one is empty.
+
+    One sort for the whole series instead of a median per interval: a run with
+    thousands of evals has thousands of intervals.
+    """
+    out: list[float | None] = [None] * len(edges)
+    if not len(s) or not len(edges):
+        return out
+    st, v = s.steps, s.values
+    g = np.searchsorted(edges, st, side="left")  # the interval each point falls in
+    m = g < len(edges)
+    gg, vv = g[m], v[m]
+    counts = np.bincount(gg, minlength=len(edges))
+    order = np.lexsort((vv, gg))
+    sv = vv[order]
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    has = counts > 0
+    lo = starts + (counts - 1) // 2
+    hi = starts + counts // 2
+    med = np.where(has, (sv[np.minimum(lo, len(sv) - 1)] + sv[np.minimum(hi, len(sv) - 1)]) / 2 if len(sv) else 0.0, np.nan)
+    for i in range(len(edges)):
+        if has[i]:
+            out[i] = float(med[i])
+        else:
+            k = s.nearest(int(edges[i]))
+            out[i] = None if k is None else float(v[k])
+    return out
 
 
 def _grid(run: Run, train: Series, ev: Series) -> list[_Cell]:
@@ -119,20 +156,13 @@ def _grid(run: Run, train: Series, ev: Series) -> list[_Cell]:
         steps = [int(train.steps[i]) for i in idx]
     else:
         return []
-    cells: list[_Cell] = []
-    prev = -math.inf
-    for st in steps:
-        cells.append(
-            _Cell(
-                step=st,
-                eval=ev.value_at(st) if len(ev) >= 2 else None,
-                train=_window_median(train, prev, st),
-                grad=_window_median(grad, prev, st),
-                lr=_window_median(lr, prev, st),
-            )
-        )
-        prev = st
-    return cells
+    edges = np.asarray(steps, dtype=np.int64)
+    tr, gr, lrs = _window_medians(train, edges), _window_medians(grad, edges), _window_medians(lr, edges)
+    evs: list[float | None] = [None] * len(steps)
+    if len(ev) >= 2:
+        idx = np.clip(np.searchsorted(ev.steps, edges), 0, len(ev) - 1)
+        evs = [float(ev.values[j]) if int(ev.steps[j]) == st else None for j, st in zip(idx, steps, strict=True)]
+    return [_Cell(step=st, eval=evs[i], train=tr[i], grad=gr[i], lr=lrs[i]) for i, st in enumerate(steps)]
 
 
 # -- labels ---------------------------------------------------------------------
@@ -169,15 +199,10 @@ def _label(
     if has_eval and best_step is None:
         i = int(np.argmin(ev.values))
         best_step, best_val = int(ev.steps[i]), float(ev.values[i])
-    tol = _noise(ev)
-    calm = False  # the overfitting detector judged the rise to be within the eval noise
-    for f in findings:
-        if f.code == "overfitting":
-            nz = f.evidence.get("noise")
-            bv = f.evidence.get("best_value")
-            if isinstance(nz, (int, float)) and isinstance(bv, (int, float)) and bv > 0:
-                tol = max(tol, min(0.05, float(nz) / float(bv)))
-            calm = calm or f.severity is Severity.INFO
+    verdict = facts_of(run).overfit
+    tol = verdict.noise if verdict is not None else EVAL_NOISE_FLOOR
+    calm = verdict is None or not verdict.is_overfitting  # the one verdict: not overfitting, so "turning"
+    stalled = any(f.code == "no_learning" and f.severity >= Severity.WARNING for f in findings)
     train_at_best = None
     if best_step is not None and len(train):
         k = train.nearest(best_step)
@@ -223,7 +248,7 @@ def _label(
             assert best_val is not None
             r = (c.eval / best_val) if (c.eval is not None and best_val > 0) else 1.0
             if r <= 1 + tol or (calm and not train_near_zero(c)):
-                label = "divergence"
+                label = "turning"
             elif train_near_zero(c):
                 label = "memorization"
             else:
@@ -231,7 +256,7 @@ def _label(
         elif not has_eval and train_near_zero(c) and _has(findings, "memorization", "suspicious_fast_drop"):
             label = "memorization"
         else:
-            label = "learning"
+            label = "stalled" if stalled else "learning"
         # the ratchet: a zero loss does not come back to life, and nothing after the best is an improvement
         if _RANK[label] < rank:
             label = _BY_RANK[rank]
@@ -242,20 +267,6 @@ def _label(
             c.flag = "red"  # eval doubled from its optimum, while train is not yet near zero
     _overlay_warmup(cells, lrs, lr)
     _overlay_findings(cells, findings)
-
-
-def _noise(ev: Series) -> float:
-    """Relative eval jitter tolerated before "rising" is called: at least 1%, at most 5%.
-
-    Measured on second differences, which cancel a steady trend: a curve that
-    climbs fast is not "noisy", and must not widen its own tolerance.
-    """
-    v = ev.values
-    if len(v) < 6:
-        return _NOISE_FLOOR
-    d2 = np.abs(np.diff(v, 2))
-    rel = float(np.median(d2)) / (2.0 * max(float(np.median(np.abs(v))), 1e-12))
-    return float(min(0.05, max(_NOISE_FLOOR, rel)))
 
 
 def _overlay_warmup(cells: list[_Cell], lrs: Series, lr: LRSchedule | None) -> None:
@@ -301,7 +312,7 @@ def _overlay_findings(cells: list[_Cell], findings: list[Finding]) -> None:
                 if f.severity is Severity.INFO or (f.code == "loss_spike" and f.severity < Severity.ERROR):
                     continue  # one warning-level spike is a point, not a phase
                 flag = "red" if f.severity >= Severity.ERROR else "orange"
-                if c.label in ("warmup", "learning", "plateau", "divergence") or (
+                if c.label in ("warmup", "learning", "plateau", "stalled", "turning") or (
                     c.label == "overfitting" and flag == "red" and c.flag != "red"
                 ):
                     c.label, c.flag = "unstable", flag

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from tests.detectors._build import findings, loud, read_real
-from trainguard.detectors import lr_schedule, overfitting
+from trainguard.facts import facts_of
 from trainguard.findings import Severity
 
 
@@ -20,12 +20,12 @@ def test_001_zero_loss_zero_grad_is_broken_not_learning() -> None:
     assert g.evidence["all_zero"] is True and g.evidence["zero_loss"] is True
     assert "memorization" not in f and "suspicious_fast_drop" not in f
     assert "no_learning" not in f and "plateau" not in f  # "LR too low" would be the wrong advice
-    assert lr_schedule.infer_schedule(run).inferred["decay"] == "linear"
+    assert facts_of(run).schedule.inferred["decay"] == "linear"
 
 
 def test_002_constant_lr_and_one_eval_point() -> None:
     run = read_real("002")
-    inf = lr_schedule.infer_schedule(run).inferred
+    inf = facts_of(run).schedule.inferred
     assert inf["shape"] == "constant" and inf["peak"] == pytest.approx(2e-4)
     f = findings(run)
     assert f["no_eval_data"].evidence["eval_points"] == 1
@@ -34,7 +34,7 @@ def test_002_constant_lr_and_one_eval_point() -> None:
 
 def test_003_linear_decay_no_eval() -> None:
     run = read_real("003")
-    inf = lr_schedule.infer_schedule(run).inferred
+    inf = facts_of(run).schedule.inferred
     assert inf["shape"] == "linear" and inf["warmup_steps"] == 0
     assert set(loud(run)) == {"no_eval_data"}
 
@@ -42,7 +42,7 @@ def test_003_linear_decay_no_eval() -> None:
 def test_004_early_checkpoint_slow_eval_is_not_alarming() -> None:
     run = read_real("004")
     assert loud(run) == {}
-    best = overfitting.best_point(run)
+    best = facts_of(run).best
     assert best is not None and best.step == 500 and best.checkpoint_saved is True
 
 
@@ -53,16 +53,16 @@ def test_007_memorization_without_eval() -> None:
     assert m.severity is Severity.WARNING and m.evidence["eval_trend"] == "none"
     assert m.evidence["train_last"] < 0.005 and m.evidence["train_first"] == pytest.approx(4.26, rel=0.01)
     assert "suspicious_fast_drop" not in f  # 4.26 -> 0.1 took 10 epochs
-    inf = lr_schedule.infer_schedule(run).inferred
+    inf = facts_of(run).schedule.inferred
     assert inf["shape"] == "linear" and inf["final"] == 0.0
 
 
 def test_008_healthy_run_is_quiet() -> None:
     run = read_real("008")
     assert loud(run) == {}
-    best = overfitting.best_point(run)
+    best = facts_of(run).best
     assert best is not None and best.step == 120 and best.value == pytest.approx(0.049446, rel=1e-4)
-    inf = lr_schedule.infer_schedule(run).inferred
+    inf = facts_of(run).schedule.inferred
     assert inf["shape"] == "warmup+cosine" and inf["warmup_steps"] == 10
     # the 33 grad norm at step 5 is the first log: at most info, and said to be early
     g = findings(run).get("grad_norm_explosion")
@@ -72,10 +72,10 @@ def test_008_healthy_run_is_quiet() -> None:
 def test_009_converged_eval_plateau_is_info() -> None:
     run = read_real("009")
     assert loud(run) == {}
-    assert overfitting.best_point(run).step == 3765
+    assert facts_of(run).best.step == 3765
     p = findings(run)["plateau"]
     assert p.severity is Severity.INFO and p.evidence["metric"] == "eval_loss"
-    inf = lr_schedule.infer_schedule(run).inferred
+    inf = facts_of(run).schedule.inferred
     assert inf["shape"] == "warmup+linear" and 100 <= inf["warmup_steps"] <= 150
 
 
@@ -88,12 +88,12 @@ def test_010_tiny_late_rise_is_a_warning() -> None:
     assert o.evidence["worse_pct"] == pytest.approx(0.19, abs=0.02)
     assert f["wasted_compute"].severity is Severity.WARNING
     assert f["wasted_compute"].evidence["fraction"] == pytest.approx(1 / 3, abs=0.01)
-    assert lr_schedule.infer_schedule(run).inferred["shape"] == "warmup+linear"
+    assert facts_of(run).schedule.inferred["shape"] == "warmup+linear"
 
 
 def test_011_dpo_cosine_from_peak() -> None:
     run = read_real("011")
-    inf = lr_schedule.infer_schedule(run).inferred
+    inf = facts_of(run).schedule.inferred
     assert inf["shape"] == "cosine" and inf["peak"] == pytest.approx(1e-6)
     assert "grad_norm_explosion" not in loud(run)
 
@@ -103,7 +103,7 @@ def test_012_flat_from_the_start_is_a_plateau_warning() -> None:
     p = findings(run)["plateau"]
     assert p.severity is Severity.WARNING and p.evidence["kind"] == "from_start"
     assert p.evidence["total_relative"] < 0.1
-    inf = lr_schedule.infer_schedule(run).inferred
+    inf = facts_of(run).schedule.inferred
     assert inf["shape"] == "warmup+cosine" and inf["warmup_steps"] == 100
 
 
@@ -114,10 +114,10 @@ def test_013_warmup_grad_spikes_are_info_and_best_is_saved() -> None:
     assert g.severity is Severity.INFO and g.evidence["kind"] == "warmup_spikes"
     assert all(s["step"] <= 40 for s in g.evidence["warmup_spikes"])
     assert "warm-up" in g.message
-    best = overfitting.best_point(run)
+    best = facts_of(run).best
     assert best.step == 1944 and best.checkpoint_saved is True
     assert "overfitting" not in loud(run)
-    assert lr_schedule.infer_schedule(run).inferred["warmup_steps"] == 500
+    assert facts_of(run).schedule.inferred["warmup_steps"] == 500
 
 
 def test_021_slow_persistent_rise_is_a_warning() -> None:
@@ -129,7 +129,7 @@ def test_021_slow_persistent_rise_is_a_warning() -> None:
     assert o.evidence["still_rising"] is True
     assert f["wasted_compute"].evidence["fraction"] == pytest.approx(0.4, abs=0.01)
     # rouge is not the deciding metric while eval_loss exists
-    assert overfitting.best_point(run).metric == "eval_loss"
+    assert facts_of(run).best.metric == "eval_loss"
 
 
 def test_022_best_at_200_then_clear_overfitting() -> None:
@@ -139,13 +139,13 @@ def test_022_best_at_200_then_clear_overfitting() -> None:
     assert o.severity is Severity.ERROR and o.evidence["best_step"] == 200
     assert o.evidence["worse_pct"] == pytest.approx(10.9, abs=0.3)
     assert f["wasted_compute"].severity is Severity.ERROR
-    assert overfitting.best_point(run).checkpoint_saved is True
+    assert facts_of(run).best.checkpoint_saved is True
     assert "best_checkpoint_not_saved" not in f
 
 
 def test_023_long_warmup() -> None:
     run = read_real("023")
-    inf = lr_schedule.infer_schedule(run).inferred
+    inf = facts_of(run).schedule.inferred
     assert inf["shape"] == "warmup+linear" and 150 <= inf["warmup_steps"] <= 190
 
 
@@ -154,7 +154,7 @@ def test_024_dense_eval_flattening_and_warmup_spikes() -> None:
     assert "overfitting" not in loud(run)
     g = findings(run)["grad_norm_explosion"]
     assert g.severity is Severity.INFO
-    assert lr_schedule.infer_schedule(run).inferred["shape"] == "warmup+cosine"
+    assert facts_of(run).schedule.inferred["shape"] == "warmup+cosine"
 
 
 # ---- formats whose readers other engineers are writing: these switch on when the reader lands

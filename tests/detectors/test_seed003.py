@@ -7,7 +7,7 @@ import json
 import pytest
 
 from tests.detectors._build import findings, seed003_run
-from trainguard.detectors import lr_schedule, overfitting, waste
+from trainguard.facts import facts_of
 from trainguard.findings import Severity
 
 
@@ -22,7 +22,7 @@ def found(run):
 
 
 def test_best_point_is_epoch_15_and_unsaved(run) -> None:
-    best = overfitting.best_point(run)
+    best = facts_of(run).best
     assert best is not None
     assert (best.metric, best.step) == ("eval_loss", 30)
     assert best.value == pytest.approx(0.1376)
@@ -63,7 +63,7 @@ def test_grad_norm_collapse_x1000(found) -> None:
 
 
 def test_lr_linear_decay_against_constant_names_deepspeed(run, found) -> None:
-    sch = lr_schedule.infer_schedule(run)
+    sch = facts_of(run).schedule
     inf = sch.inferred
     assert inf is not None
     assert inf["shape"] == "warmup+linear"
@@ -81,7 +81,7 @@ def test_lr_linear_decay_against_constant_names_deepspeed(run, found) -> None:
 
 
 def test_waste_over_80_percent_in_gpu_hours(run, found) -> None:
-    w = waste.compute_waste(run, overfitting.best_point(run))
+    w = facts_of(run).waste
     assert w is not None
     assert w.steps == 170 and w.fraction == pytest.approx(0.85)
     assert w.gpus == 8 and not w.gpus_assumed

@@ -12,8 +12,10 @@ import numpy as np
 import pytest
 
 from tests.detectors._build import findings, loud
-from trainguard.detectors import _smoothing as sm
-from trainguard.detectors import lr_schedule, run_all
+from trainguard.detectors import run_all
+from trainguard.facts import _smoothing as sm
+from trainguard.facts import facts_of
+from trainguard.facts.noise import diff_noise
 from trainguard.findings import CODES, Severity
 from trainguard.run import History, Run, Series
 
@@ -105,7 +107,7 @@ def test_step_schedule_and_clipping_always_active() -> None:
     run = make_run({"learning_rate": (steps, lr), "grad_norm": (steps, gn), "train_loss": (steps, 3 - steps / 3000)})
     run.config.set("max_grad_norm", 1.0, "training_args.json")
     run.config.set("lr_scheduler_type", "cosine", "training_args.json")
-    sch = lr_schedule.infer_schedule(run)
+    sch = facts_of(run).schedule
     assert sch.inferred["decay"] == "step" and sch.matches is False
     f = findings(run)
     c = f["clipping_always_active"]
@@ -128,7 +130,7 @@ def test_constant_lr_config_matches_and_default_is_info() -> None:
     steps = np.arange(10, 1001, 10)
     run = make_run({"learning_rate": (steps, np.full(len(steps), 2e-4)), "train_loss": (steps, 3 - steps / 1000)})
     run.config.set("lr_scheduler_type", "constant", "args.json")
-    assert lr_schedule.infer_schedule(run).matches is True
+    assert facts_of(run).schedule.matches is True
     assert "lr_schedule_mismatch" not in findings(run)
 
 
@@ -167,6 +169,6 @@ def test_block_reduce_and_noise() -> None:
     assert len(v) <= 101 and np.all(v == 1)
     rng = np.random.default_rng(3)
     noisy = np.linspace(5, 1, 5000) + rng.normal(0, 0.1, 5000)
-    assert sm.diff_noise(noisy) == pytest.approx(0.1, rel=0.1)  # the trend is not counted as noise
+    assert diff_noise(noisy) == pytest.approx(0.1, rel=0.1)  # the trend is not counted as noise
     slope, inter, r2 = sm.linfit(np.arange(10.0), 2 * np.arange(10.0) + 1)
     assert (slope, inter, r2) == pytest.approx((2.0, 1.0, 1.0))

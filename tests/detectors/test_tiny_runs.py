@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.detectors._build import findings, loud
-from trainguard.detectors import lr_schedule, overfitting
+from trainguard.facts import facts_of
 from trainguard.findings import Severity
 from trainguard.readers import read_runs
 
@@ -21,7 +21,7 @@ def test_overfit_run(tiny_runs) -> None:
     f = findings(run)
     o = f["overfitting"]
     assert o.severity is Severity.ERROR
-    best = overfitting.best_point(run)
+    best = facts_of(run).best
     assert 80 <= best.step <= 160  # eval bottoms out near step 120 (STACK.md)
     assert o.evidence["still_rising"] is True and o.evidence["worse_pct"] > 50
     assert o.evidence["train_last"] < o.evidence["train_at_best"]
@@ -32,7 +32,7 @@ def test_overfit_run(tiny_runs) -> None:
 def test_healthy_run_has_no_warnings(tiny_runs) -> None:
     run = _run(tiny_runs, "healthy")
     assert loud(run) == {}, {c: f.message for c, f in loud(run).items()}
-    inf = lr_schedule.infer_schedule(run).inferred
+    inf = facts_of(run).schedule.inferred
     assert inf["shape"] == "warmup+cosine"
     assert inf["peak"] == pytest.approx(3e-3, rel=0.02)
 
@@ -54,4 +54,4 @@ def test_plateau_run(tiny_runs) -> None:
     p = f["plateau"]
     assert p.severity is Severity.WARNING and p.evidence["kind"] == "from_start"
     assert abs(p.evidence["improvement"]) < 0.01
-    assert lr_schedule.infer_schedule(run).inferred["shape"] == "constant"
+    assert facts_of(run).schedule.inferred["shape"] == "constant"

@@ -5,12 +5,16 @@ overfitting, another detector's job), on block medians so that single spikes
 do not count, and on the *tail* of the run (its last 10 %) so that a loss
 that blew up and recovered is an instability, not a divergence.
 
+The levels and their thresholds are judged by :func:`trainguard.facts.train.judge_train`,
+the same function the live guard stops on:
+
 - error: the tail sits above the starting level by >= 30 % (the tiny run at
-  LR 1.0: first log 98, then 140-260 for the rest of the run), or the loss is
-  at an absurd level for a cross-entropy (> 20 nats: worse than guessing
-  uniformly over any real vocabulary, ln(256k) = 12.5) and not falling;
-- warning: the tail gave back more than half of the progress made from the
-  start to the best level, beyond noise.
+  LR 1.0: first log 98, then 140-260 for the rest of the run), or at twice its
+  best level again; or the loss is at an absurd level for a token
+  cross-entropy (> 20 nats: worse than guessing uniformly over any real
+  vocabulary, ln(256k) = 12.5) when the run is known to be a language model;
+- info: the tail gave back more than half of the progress made from the start
+  to the best level, beyond noise, but stays under twice its best.
 """
 
 from __future__ import annotations
@@ -19,23 +23,19 @@ import math
 
 import numpy as np
 
+from ..facts import facts_of
+from ..facts._view import clamp01, fmt, xy
+from ..facts.train import ABOVE, BLOWUP, DIVERGED, REGRESSED
 from ..findings import Finding, Severity
-from ..run import Run
-from ._smoothing import block_reduce, diff_noise, head_level, rolling_median, tail_level
-from ._view import clamp01, fmt, xy
+from ..run import GRAD_NORM, Run
 
 _ABSURD_CE = 20.0  # nats/token; ln(vocab) for the largest vocabularies is ~12.5
 
 
-def detect(
-    run: Run,
-    *,
-    above_start: float = 1.3,
-    regress_fraction: float = 0.5,
-) -> list[Finding]:
-    """``nan_loss`` (critical) for non-finite losses, and ``divergence`` for a loss that blew up and stayed up."""
+def detect(run: Run) -> list[Finding]:
+    """``nan_loss`` (critical) for non-finite losses, and ``divergence`` for a train loss that blew up (facts.train)."""
     out = _nan(run)
-    div = _divergence(run, above_start, regress_fraction)
+    div = _divergence(run)
     if div is not None:
         out.append(div)
     return out
@@ -79,60 +79,80 @@ def _nan(run: Run) -> list[Finding]:
     return out
 
 
-def _divergence(run: Run, above_start: float, regress_fraction: float) -> Finding | None:
-    name = "train_loss" if len(run.history.get_series("train_loss")) else None
-    if name is None:
+def _divergence(run: Run) -> Finding | None:
+    t = facts_of(run).train_verdict
+    if t is None:
         return None
-    st, v = xy(run.history[name])
-    if len(v) < 6:
-        return None
-    st, v = block_reduce(st, v, 2048)
-    sm = rolling_median(v, 5)
-    start = max(head_level(v, 0.05, 2), float(v[0]))
-    end = tail_level(v, 0.1, 3)
-    best_i = int(np.argmin(sm))
-    best = float(sm[best_i])
-    noise = diff_noise(v)
-    k = max(3, len(v) // 10)
-    tail = v[-k:]
+    name = "train_loss"
+    start, best, end, k, noise = t.start, t.best, t.end, t.tail_logs, t.noise
     ev: dict[str, object] = {
         "metric": name,
         "start_level": start,
         "best_level": best,
-        "best_step": int(st[best_i]),
+        "best_step": t.best_step,
         "end_level": end,
         "noise": noise,
     }
-    if start > 0 and end >= above_start * start and float(np.mean(tail > start)) >= 0.8:
+    grad = _grad_story(run)
+    if t.kind == ABOVE and t.held:
         sev, kind = Severity.ERROR, "above_start"
         msg = (
             f"{name} diverged: its last {k} logs sit at ~{fmt(end)}, {end / start:.1f}x its starting level {fmt(start)}, "
-            f"and do not recover (best {fmt(best)} at step {int(st[best_i])})."
+            f"and do not recover (best {fmt(best)} at step {t.best_step}){grad}."
+        )
+    elif t.kind == DIVERGED and t.held:
+        sev, kind = Severity.ERROR, "blew_up"
+        msg = (
+            f"{name} blew up: from its best {fmt(best)} (step {t.best_step}) to ~{fmt(end)} over its last {k} logs, "
+            f"{end / max(best, 1e-12):.1f}x its best level{grad}."
         )
     elif end > _ABSURD_CE and best > _ABSURD_CE and end >= 0.7 * start:
-        sev, kind = Severity.ERROR, "absurd_level"
+        lm = _token_loss(run)
+        sev, kind = (Severity.ERROR if lm else Severity.INFO), "absurd_level"
         msg = (
-            f"{name} stays at ~{fmt(end)} (never below {fmt(best)}), worse than guessing uniformly over any real vocabulary "
-            f"(ln 256k = 12.5): training diverged from the first steps (LR far too high?)."
+            f"{name} stays at ~{fmt(end)} (never below {fmt(best)})"
+            + (", worse than guessing uniformly over any real vocabulary (ln 256k = 12.5): training diverged from the "
+               "first steps (LR far too high?)." if lm else
+               ": if this is a token cross-entropy, that is worse than guessing over any vocabulary; the loss type is "
+               "not known from the log, so this is only a note.")
         )
+    elif t.kind in (REGRESSED, DIVERGED, ABOVE):
+        gain, lost = start - best, end - best
+        if lost <= 3 * noise:
+            return None
+        frac = lost / gain if gain > 0 else float("inf")
+        sev, kind = Severity.INFO, "regressed"
+        msg = (
+            f"{name} climbed back from its best {fmt(best)} (step {t.best_step}) to ~{fmt(end)} at the end "
+            f"({(end / max(best, 1e-12) - 1):+.0%}, giving back {frac:.0%} of the progress since the start {fmt(start)}); "
+            f"under {BLOWUP:g}x its best, so not a blow-up: lower the LR or look at the data order if it goes on."
+        )
+        ev["regress_fraction"] = round(frac, 3) if math.isfinite(frac) else None
     else:
-        gain = start - best
-        lost = end - best
-        if gain <= 0 or lost <= max(3 * noise, 0.02 * max(abs(best), 1e-12)):
-            return None
-        frac = lost / gain
-        if frac < regress_fraction or float(np.mean(tail > best + 0.5 * lost)) < 0.8:
-            return None
-        sev, kind = Severity.WARNING, "regressed"
-        msg = (
-            f"{name} climbed back from its best {fmt(best)} (step {int(st[best_i])}) to ~{fmt(end)} at the end, "
-            f"giving back {frac:.0%} of the progress made since the start ({fmt(start)})."
-        )
-        ev["regress_fraction"] = round(frac, 3)
+        return None
     ev["kind"] = kind
     ev["ratio_to_start"] = end / start if start > 0 else None
     conf = clamp01(0.7 + 0.1 * min(3.0, (end - best) / max(noise, 1e-12) / 5))
-    return Finding("divergence", sev, msg, int(st[best_i]), int(st[-1]), ev, conf)
+    return Finding("divergence", sev, msg, t.best_step, t.last_step, ev, conf)
+
+
+def _token_loss(run: Run) -> bool:
+    """Whether the loss is known to be a token cross-entropy (a language model), so an absolute scale applies."""
+    cfg = run.config
+    if any(cfg.get(k) is not None for k in ("vocab_size", "model_name_or_path", "model_type", "base_model_name_or_path", "lora_r")):
+        return True
+    return any(("perplexity" in n or "ppl" in n) for n in run.history)
+
+
+def _grad_story(run: Run) -> str:
+    """", with grad norm 0.6 -> 12.4" when the grad norm grew along with the loss (independent evidence)."""
+    _, g = xy(run.history.get_series(GRAD_NORM))
+    if len(g) < 2:
+        return ""
+    a, b = float(np.median(g[: max(1, len(g) // 5)])), float(np.median(g[-max(1, len(g) // 5) :]))
+    if a > 0 and b >= 3 * a:
+        return f", with grad norm {fmt(a)} -> {fmt(b)}"
+    return ""
 
 
 __all__ = ["detect"]

@@ -15,10 +15,10 @@ import math
 
 import numpy as np
 
+from ..facts._smoothing import linfit
+from ..facts._view import clamp01, fmt, higher_is_better, judged_metrics, xy
 from ..findings import Finding, Severity
 from ..run import EVAL_LOSS, Run
-from ._smoothing import linfit
-from ._view import clamp01, fmt, higher_is_better, judged_metrics, xy
 
 
 def detect(run: Run, *, min_factor: float = 10.0, loss_factor: float = 5.0, min_r2: float = 0.6) -> list[Finding]:

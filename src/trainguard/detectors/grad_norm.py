@@ -23,10 +23,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..facts import facts_of
+from ..facts._smoothing import block_reduce, robust_log_z
+from ..facts._view import clamp01, fmt, train_xy, warmup_end, xy
+from ..facts.overfit import IMPROVING
 from ..findings import Finding, Severity
 from ..run import GRAD_NORM, Run
-from ._smoothing import block_reduce, robust_log_z
-from ._view import clamp01, fmt, train_xy, warmup_end, xy
 
 
 def detect(
@@ -70,6 +72,15 @@ def detect(
             t1 = float(np.median(tv[-max(2, len(tv) // 10) :]))
             if t0 > 0 and t1 < 0.05 * t0:
                 why = f", as train loss reached ~{fmt(t1)}: the training set is fitted and learning has effectively stopped"
+        # Gradients shrink as any run converges; the collapse only costs something when eval has stopped
+        # gaining from it. The one overfitting verdict says whether it has.
+        verdict = facts_of(run).overfit
+        if verdict is not None and verdict.evals >= 2:
+            if verdict.state == IMPROVING:
+                sev = Severity.INFO
+                why += "; eval is still improving, so this is convergence, not a stall"
+            elif not verdict.is_overfitting:
+                sev = min(sev, Severity.WARNING)
         shown = f"x{ratio:.0f}" if ratio is not None else "to 0"
         msg = (
             f"grad_norm collapsed {shown}: median {fmt(early)} over the first fifth of the run, "

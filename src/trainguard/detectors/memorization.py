@@ -20,32 +20,26 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..facts import facts_of
+from ..facts._smoothing import head_level, rolling_median, tail_level
+from ..facts._view import clamp01, fmt, steps_per_epoch, train_xy
+from ..facts.overfit import IMPROVING, OVERFITTING
 from ..findings import Finding, Severity
 from ..run import Run
-from ._smoothing import head_level, linfit, rolling_median, tail_level
-from ._view import clamp01, eval_metric, fmt, steps_per_epoch, train_xy, xy
 
 
 def _eval_trend(run: Run) -> str:
-    """rising | flat | falling | none: the eval metric over its last half, oriented so rising = worse."""
-    em = eval_metric(run)
-    if em is None:
+    """rising | flat | falling | none: what the one overfitting verdict says the eval did after its best.
+
+    Asked of the facts layer, so this finding can never say "eval gets worse"
+    while the overfitting finding on the same run says it did not.
+    """
+    v = facts_of(run).overfit
+    if v is None or v.evals < 2:
         return "none"
-    st, v = xy(run.history.get_series(em[0]))
-    if len(v) < 3:
-        return "none"
-    o = -v if em[1] else v
-    b = int(np.argmin(o))
-    half = o[len(o) // 2 :]
-    hs = st[len(o) // 2 :].astype(float)
-    slope, _, _ = linfit(hs, half)
-    span = slope * float(hs[-1] - hs[0]) if len(hs) > 1 else 0.0
-    lvl = max(abs(float(np.median(half))), 1e-12)
-    if b < len(o) - 1 and (o[-1] - o[b]) / lvl > 0.02:
+    if v.state == OVERFITTING:
         return "rising"
-    if span > 0.01 * lvl:
-        return "rising"
-    if span < -0.01 * lvl:
+    if v.state == IMPROVING:
         return "falling"
     return "flat"
 

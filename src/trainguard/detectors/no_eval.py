@@ -8,10 +8,10 @@ show no trend.
 
 from __future__ import annotations
 
+from ..facts._smoothing import head_level, tail_level
+from ..facts._view import fmt, judged_metrics, steps_per_epoch, train_xy, xy
 from ..findings import Finding, Severity
 from ..run import Run
-from ._smoothing import head_level, tail_level
-from ._view import fmt, judged_metrics, steps_per_epoch, train_xy, xy
 
 
 def detect(run: Run, *, min_points: int = 3) -> list[Finding]:

@@ -21,10 +21,11 @@ import math
 
 import numpy as np
 
+from ..facts._smoothing import block_reduce, rolling_median
+from ..facts._view import clamp01, eval_metric, fmt, train_xy, xy
+from ..facts.noise import diff_noise, eval_noise
 from ..findings import Finding, Severity
 from ..run import Run
-from ._smoothing import block_reduce, curve_noise, diff_noise, rolling_median
-from ._view import clamp01, eval_metric, fmt, train_xy, xy
 
 
 def detect(
@@ -46,11 +47,25 @@ def detect(
         est, ev = xy(run.history.get_series(em[0]))
         if len(ev) >= max(4, min_points // 2):
             series.append((em[0], est, ev, em[1]))
+    _, g = xy(run.history.get_series("grad_norm"))
+    grads_zero = bool(len(g)) and float(np.abs(g).max()) == 0.0  # the grad-norm detector says it, with the cause
+    if len(v) >= 3 and float(np.ptp(v)) == 0.0 and not grads_zero:
+        # exactly the same value at every step: nothing updates, or the logged number is not a loss
+        zero = float(v[0]) == 0.0
+        what = ("exactly 0 at every one of its {n} logged steps: the loss is not being computed (every label masked "
+                "to -100, empty targets, or a loss that is never returned), so nothing is learned" if zero else
+                "exactly {x} at every one of its {n} logged steps: the weights are not being updated (LR 0, frozen or "
+                "detached parameters) or the logged number is not the loss")
+        msg = "train_loss is " + what.format(n=len(v), x=fmt(float(v[0]))) + "."
+        out.append(Finding("no_learning", Severity.ERROR, msg, int(st[0]), int(st[-1]),
+                           {"metric": "train_loss", "kind": "zero_loss" if zero else "constant_loss", "value": float(v[0]),
+                            "points": len(v)}, 0.99))
+        return out
     if not series:
         return out
     results = {name: _measure(s, x, hi, min_rel) for name, s, x, hi in series}
     if abs(results[series[0][0]]["start"]) <= 1e-8 and abs(results[series[0][0]]["end"]) <= 1e-8:
-        return out  # a loss of exactly 0 throughout: nothing to learn; the grad-norm and fast-drop detectors say why
+        return out  # a loss of exactly 0 throughout: said above
     # no_learning: on train loss when present (the eval of a run that does not learn is flat too)
     name0 = series[0][0]
     r0 = results[name0]
@@ -124,7 +139,7 @@ def _measure(st: np.ndarray, v: np.ndarray, higher: bool, min_rel: float) -> dic
     n = len(o)
     # point-to-point noise; on short smooth curves the curvature inflates the first-difference estimate,
     # so the smaller of the two estimators is the better one
-    noise = min(diff_noise(o), curve_noise(o)) if n >= 6 else 0.0
+    noise = min(diff_noise(o), eval_noise(np.abs(o), floor=0.0) * float(np.median(np.abs(o)))) if n >= 6 else 0.0
     k = max(1, n // 10)
     start = float(np.median(o[:k])) if k > 1 else float(max(o[0], np.median(o[:3])))
     end = float(np.median(o[-max(1, n // 10) :]))

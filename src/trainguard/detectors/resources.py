@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..facts._smoothing import block_reduce
+from ..facts._view import fmt, xy
 from ..findings import Finding, Severity
 from ..run import GPU_MEM, STEP_TIME, THROUGHPUT, TRAIN_LOSS, Run
-from ._smoothing import block_reduce
-from ._view import fmt, xy
 
 
 def _levels(st: np.ndarray, v: np.ndarray) -> tuple[float, float, float, int, int] | None:

@@ -18,17 +18,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..findings import Finding, Severity
-from ..run import Run
-from ._smoothing import (
+from ..facts._smoothing import (
     block_reduce,
-    curve_noise,
-    diff_noise,
     head_level,
     robust_log_z,
     rolling_median,
 )
-from ._view import clamp01, eval_metric, fmt, train_xy, xy
+from ..facts._view import clamp01, eval_metric, fmt, train_xy, xy
+from ..facts.noise import diff_noise, eval_noise
+from ..findings import Finding, Severity
+from ..run import Run
 
 _MAX_LISTED = 20
 
@@ -110,7 +109,7 @@ def _eval_bounce(run: Run, min_jump: float) -> Finding | None:
     if len(v) < 3:
         return None
     o = -v if higher else v
-    sigma = curve_noise(o) if len(o) >= 6 else 0.0
+    sigma = eval_noise(np.abs(v), floor=0.0) * float(np.median(np.abs(v))) if len(o) >= 6 else 0.0
     events = []
     for i in range(1, len(o) - 1):  # evals are few (tens to hundreds)
         jump = float(o[i] - o[i - 1])

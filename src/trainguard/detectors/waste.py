@@ -13,47 +13,22 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..diagnosis import Best, Waste
+from ..facts import Best, facts_of
+from ..facts._view import fmt, saved_steps, xy
 from ..findings import Finding, Severity
 from ..run import Run
-from . import overfitting
-from ._view import fmt, saved_steps, xy
-
-
-def compute_waste(run: Run, best: Best | None) -> Waste | None:
-    """Steps, fraction, hours and GPU-hours after ``best``, and the checkpoints that can be deleted; None without a best."""
-    last = run.last_step
-    if best is None or last is None or last <= 0:
-        return None
-    steps = max(0, int(last) - int(best.step))
-    frac = steps / float(last)
-    sps = run.seconds_per_step()
-    hours = steps * sps / 3600.0 if sps else None
-    gpus_known = run.num_gpus or run.config.world_size
-    gpus = run.gpus
-    gpu_hours = hours * gpus if hours is not None else None
-    ck = run.checkpoints
-    keep = {int(best.step), max(ck) if ck else -1}
-    rec = (run.best_recorded or {}).get("step")
-    if isinstance(rec, int):
-        keep.add(rec)
-    deletable = [ck[s].path for s in sorted(ck) if s not in keep]
-    return Waste(
-        steps=steps, fraction=frac, hours=hours, gpu_hours=gpu_hours, gpus=gpus,
-        gpus_assumed=not gpus_known, deletable_checkpoints=deletable,
-    )
 
 
 def detect(run: Run, *, min_fraction: float = 0.05) -> list[Finding]:
     """``wasted_compute`` and ``best_checkpoint_not_saved`` findings."""
-    best = overfitting.best_point(run)
+    f = facts_of(run)
+    best = f.best
     if best is None:
         return []
     out: list[Finding] = []
-    a = overfitting.analyze(run)
-    verdict = overfitting.detect(run)
-    over_sev = verdict[0].severity if verdict else None
-    w = compute_waste(run, best)
+    verdict = f.overfit
+    over_sev = verdict.severity if verdict is not None and verdict.is_overfitting else None
+    w = f.waste
     if w is not None and w.fraction >= min_fraction and w.steps > 0:
         if over_sev is Severity.ERROR and w.fraction >= 0.5:
             sev = Severity.ERROR
@@ -89,13 +64,13 @@ def detect(run: Run, *, min_fraction: float = 0.05) -> list[Finding]:
             "deletable_checkpoints": w.deletable_checkpoints,
         }
         out.append(Finding("wasted_compute", sev, msg, best.step, run.last_step, ev, 0.9 if over_sev else 0.5))
-    nb = _not_saved(run, best, a)
+    nb = _not_saved(run, best, verdict.noise * abs(verdict.best_value) if verdict else 0.0, bool(verdict and f.eval and f.eval.higher))
     if nb is not None:
         out.append(nb)
     return out
 
 
-def _not_saved(run: Run, best: Best, a: overfitting.Analysis | None) -> Finding | None:
+def _not_saved(run: Run, best: Best, sigma: float, higher: bool) -> Finding | None:
     if best.checkpoint_saved is not False:
         return None
     saved, how = saved_steps(run)
@@ -116,8 +91,7 @@ def _not_saved(run: Run, best: Best, a: overfitting.Analysis | None) -> Finding 
                 nearest_value = float(v[j])
     worse = None
     if nearest_value is not None and best.value != 0:
-        worse = (nearest_value - best.value) / abs(best.value) * 100 * (-1 if a is not None and a.higher else 1)
-    sigma = a.sigma if a is not None else 0.0
+        worse = (nearest_value - best.value) / abs(best.value) * 100 * (-1 if higher else 1)
     if not saved:
         sev = Severity.ERROR
         where = "no checkpoint was saved at all"
@@ -148,4 +122,4 @@ def _not_saved(run: Run, best: Best, a: overfitting.Analysis | None) -> Finding 
     return Finding("best_checkpoint_not_saved", sev, msg, best.step, nearest, ev, 0.9 if how == "checkpoint folders" else 0.7)
 
 
-__all__ = ["compute_waste", "detect"]
+__all__ = ["detect"]

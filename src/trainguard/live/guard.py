@@ -10,9 +10,11 @@
 The Guard grows a :class:`~trainguard.run.Run` (the same data model the
 offline ``analyze`` reads), keeps O(1) running state in a
 :class:`~trainguard.live.policy.Tracker`, and asks its
-:class:`~trainguard.live.policy.Policy` what to do after each point. The stop
-decision comes from that incremental state only, so its cost does not grow
-with the history; the full offline detectors (``trainguard.detectors``) run on
+:class:`~trainguard.live.policy.Policy` what to do after each point. At each
+eval it asks the facts layer (:func:`trainguard.facts.facts_of`) for the one
+overfitting verdict, the same judgement ``analyze`` gives on the whole run,
+so the guard and the report can never disagree on a curve; evals are few, so
+this costs little. The full offline detectors (``trainguard.detectors``) run on
 a geometric schedule (after at least ``detect_min_gap`` new points and at
 least ``detect_frac`` of the history, so their amortised cost per point stays
 bounded), and their warnings become alerts. A detector that raises is
@@ -28,6 +30,10 @@ from typing import Any, Protocol
 
 from .._numbers import as_float as _num
 from ..diagnosis import Best, Diagnosis
+from ..facts import facts_of
+from ..facts.curves import clean_curve, train_at
+from ..facts.overfit import OverfitVerdict, judge_overfitting
+from ..facts.train import TrainVerdict
 from ..findings import Finding
 from ..run import EPOCH, EVAL_LOSS, GRAD_NORM, LEARNING_RATE, TRAIN_LOSS, Run, RunConfig
 from .policy import Action, Policy, Tracker
@@ -66,6 +72,9 @@ class Guard:
         self.detect_min_gap = detect_min_gap
         self.detect_frac = detect_frac
         self.tracker: Tracker = self.policy.new_tracker()
+        self.planned_steps: int | None = None
+        self._train_checked = 0  # tracker.trains at the last train-verdict pass
+        self.verdict: OverfitVerdict | None = None  # the overfitting verdict at the latest eval
         self.points = 0  # log() calls
         self.stopped: Action | None = None  # the first stop action, if any
         self._last_pass = 0  # self.points at the last detector pass
@@ -98,14 +107,15 @@ class Guard:
         step = int(step)
         vals: dict[str, float] = {}
         for name, v in ((TRAIN_LOSS, train_loss), (EVAL_LOSS, eval_loss), (LEARNING_RATE, lr), (GRAD_NORM, grad_norm)):
-            if v is not None:
-                vals[name] = _f(v)
+            x = None if v is None else _num(v)
+            if x is not None:
+                vals[name] = x
         for k, v in metrics.items():
             x = _num(v)
             if x is not None:
                 vals.setdefault(_ALIASES.get(k, k), x)
         h = self.run.history
-        ep = None if epoch is None else _f(epoch)
+        ep = None if epoch is None else _num(epoch)
         for name, x in vals.items():
             h.add(name, step, x, ep)
         if ep is not None:
@@ -114,18 +124,22 @@ class Guard:
 
         p, t = self.policy, self.tracker
         if TRAIN_LOSS in vals:
-            t.on_train(step, vals[TRAIN_LOSS], divergence_ratio=p.divergence_ratio)
+            t.on_train(step, vals[TRAIN_LOSS])
         is_eval = p.monitor in vals
         new_best = t.on_eval(step, vals[p.monitor], ep) if is_eval else False
+        if is_eval:
+            self.verdict = self._verdict()
         if new_best:
             self._seen = {k for k in self._seen if k[0] not in ("overfitting", "divergence")}
         if not is_eval and p.monitor != EVAL_LOSS and EVAL_LOSS in vals and not math.isfinite(vals[EVAL_LOSS]):
             t.nan_metric, t.nan_step = EVAL_LOSS, step
 
+        train_verdict = self._train_verdict(is_eval) if TRAIN_LOSS in vals or is_eval else None
         fresh: tuple[Finding, ...] = ()
         if self._pass_due(is_eval):
             fresh = self._detector_pass()
-        action = p.decide(t, step, new_best=new_best, is_eval=is_eval, detector_findings=fresh)
+        action = p.decide(t, step, new_best=new_best, is_eval=is_eval, detector_findings=fresh, verdict=self.verdict,
+                          train_verdict=train_verdict, planned_steps=self.planned_steps)
         if action.alert or action.stop:
             action = self._dedupe(action)
         if action.stop and self.stopped is None:
@@ -133,6 +147,43 @@ class Guard:
         if action.alert or action.stop:
             self._notify(action)
         return action
+
+    def set_plan(self, total_steps: int | None) -> None:
+        """The planned length of the run in optimizer steps (``max_steps``, epochs x steps/epoch, a tqdm total).
+
+        With it, an overfitting stop waits until ``Policy.min_progress`` of the
+        run has passed, and the report can say how much of the plan was saved.
+        """
+        if total_steps is not None and total_steps > 0:
+            self.planned_steps = int(total_steps)
+            self.run.planned_steps = int(total_steps)
+
+    def _train_verdict(self, is_eval: bool) -> TrainVerdict | None:
+        """The facts' train-loss verdict, re-assessed at evals and after every 5 % more train logs (at least 10).
+
+        It is the offline judgement on the whole train curve so far, so a noisy
+        per-step loss cannot trip it the way a short window would; spacing the
+        passes geometrically keeps its cost per point bounded.
+        """
+        n = self.tracker.trains
+        if not is_eval and n - self._train_checked < max(10, 0.05 * n):
+            return None
+        self._train_checked = n
+        return facts_of(self.run).train_verdict
+
+    def _verdict(self) -> OverfitVerdict | None:
+        """The overfitting verdict on the monitored curve so far: the facts layer's, as ``analyze`` computes it."""
+        p = self.policy
+        f = facts_of(self.run)
+        if f.eval is not None and f.eval.metric == p.monitor:
+            return f.overfit
+        curve = clean_curve(p.monitor, p.mode == "max", self.run.history.get_series(p.monitor),
+                            last_train_step=int(f.train[0][-1]) if len(f.train[0]) else None)
+        if not len(curve):
+            return None
+        st, tv = f.train
+        return judge_overfitting(curve.steps, curve.values, higher=curve.higher, run_last_step=self.run.last_step,
+                                 train_at_eval=train_at(st, tv, curve.steps) if len(tv) else None)
 
     def log_dict(self, step: int, metrics: Mapping[str, Any]) -> Action:
         """:meth:`log` for a dict of framework-named metrics (``loss``, ``eval_loss``, ``learning_rate`` ...)."""
@@ -241,6 +292,7 @@ class Guard:
             "last_pass": self._last_pass,
             "seen": sorted(list(k) for k in self._seen),
             "stopped": None if self.stopped is None else {"step": self.stopped.step, "reason": self.stopped.reason},
+            "planned_steps": self.planned_steps,
         }
 
     def load_state_dict(self, d: Mapping[str, Any]) -> None:
@@ -250,6 +302,7 @@ class Guard:
         self.points = int(d.get("points", 0))
         self._last_pass = int(d.get("last_pass", 0))
         self._seen = {(str(a), str(b)) for a, b in d.get("seen", [])}
+        self.planned_steps = d.get("planned_steps") or self.planned_steps
         st = d.get("stopped")
         self.stopped = None if not st else Action(int(st["step"]), stop=True, alert=True, reason=str(st.get("reason", "")))
 
@@ -264,13 +317,6 @@ def _save_reason(action: Action, guard: Guard) -> str:
     if action.save and b is not None:
         return f"new best {b.metric} {b.value:.6g} at step {b.step}: saving a checkpoint"
     return ""
-
-
-def _f(v: Any) -> float:
-    x = _num(v)
-    if x is None:
-        raise TypeError(f"expected a number, got {v!r}")
-    return x
 
 
 

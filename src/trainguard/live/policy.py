@@ -1,39 +1,37 @@
-"""The live Policy: incremental state in, one Action out (continue, alert, save or stop) with its reason.
+"""The live Policy: the guard's facts in, one Action out (continue, alert, save or stop) with its reason.
 
 Decide, then act (the Lightning lesson): :class:`Tracker` keeps O(1) running
-state (best eval, evals since best, a short window for the noise, a train-loss
-EMA); :meth:`Policy.decide` is a pure function of that state which returns an
+state (best eval, evals since best, the train-loss levels), and
+:meth:`Policy.decide` is a pure function of that state and of the one
+overfitting verdict (:func:`trainguard.facts.overfit.judge_overfitting`, the
+same judgement ``analyze`` and the phases use). It returns an
 :class:`Action` whose ``reason`` is one sentence with the numbers. The Guard
 and the framework callbacks only apply it.
 
-The overfitting stop rule (chosen on ``bench/stopping.py``, see its table):
+The overfitting stop (chosen on ``bench/stopping.py``, see its table):
 
-    stop when the eval has not improved for ``patience`` evals (2) AND the
-    current eval is worse than the best by more than
-    ``max(tolerance, noise_k × noise)`` (1% and 2× the noise),
-    and at least ``min_evals`` (3) evals have been seen.
+- the verdict is **error**: eval's level (median of the last three evals, so
+  one unlucky eval can neither trigger nor block it) is 10 % above its best,
+  or half the run's improvement is undone, held over at least three evals,
+  beyond 2x the eval noise, with the best before the last fifth of the run so
+  far (which acts as a patience that grows with the run);
+- or the verdict is **warning** (3 %) and independent evidence says waiting
+  cannot help: the train loss has fallen by half since the best (the model is
+  memorizing) or is rising too (it got worse as a whole);
+- and, when the planned length is known (``max_steps``, epochs, a tqdm total;
+  :meth:`Guard.set_plan`), at least ``min_progress`` (10 %) of it has run, so
+  a bump during the early descent never stops a job.
 
-It is patience-k with a significance gate. The gate is what keeps it from
-stopping in a flat, noisy plateau (where patience-3 stops and loses up to a
-percent of eval loss, or stops a run that would still improve); the short
-patience is what makes it stop sooner than patience-3 once the curve has
-clearly turned. Eval loss is compared relative to the best (scale-free), so
-the same defaults hold for a loss of 0.14 and of 2.4. ``noise`` is the robust
-scale (MAD) of second differences of log-eval over the last ``noise_window``
-evals: on a smooth curve it is ~0, on a jittery one it widens the gate. It
-also sees curvature, which is what we want: early in training (fast descent,
-high LR) the gate is wide, so an eval bump there does not stop a healthy run
-(the two tiny "healthy" curves in the bench: noise_k=0 stopped them at step
-100 with 5-8% regret; noise_k=2 does not, and stops the overfitting runs as
-early). What was tuned, on the bench's 21 curves: patience 2 (1 stops noisy
-plateaus, 3 is patience-3), tolerance 1% (0-5% gave the same overfit regret;
-5% loses saved compute), noise_k 2 (0 stops healthy runs early). The sweep is
-printed by ``bench/stopping.py --sweep``.
+The rise must also have lasted at least ``hold`` (half) as many steps as the
+run took to reach its best: the longer a run kept improving, the longer a
+wobble after its best can be (a noisy eval curve at step 6,000 of an LSTM
+rose 11 % for three evals and then improved by a quarter); and train loss must
+not be rising too (then it is an instability, judged on the train loss).
 
-Divergence (the median of the last five train losses above the starting loss
-and above ``1 + divergence_ratio`` times its best level, for
-``divergence_patience`` logs in a row) and NaN/inf stop at once by
-default: nothing is gained by training on.
+Divergence is the facts layer's train verdict
+(:func:`trainguard.facts.train.assess_train`: the train loss 1.3x its start,
+or twice its best level again, and staying there), the one ``analyze`` gives;
+it and NaN/inf stop at once by default: nothing is gained by training on.
 """
 
 from __future__ import annotations
@@ -45,6 +43,8 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from ..errors import GuardError
+from ..facts.overfit import ERROR_RISE, OVERFITTING, OverfitVerdict
+from ..facts.train import ABOVE, TrainVerdict
 from ..findings import Finding, Severity
 
 KINDS = ("continue", "alert", "save", "stop")
@@ -82,9 +82,6 @@ class Action:
         return self.stop or self.save or self.alert
 
 
-_WINDOW = 8
-
-
 @dataclass
 class Tracker:
     """Running state of one monitored eval metric and the train loss; O(1) per point.
@@ -102,7 +99,6 @@ class Tracker:
     since_best: int = 0
     last_eval: float | None = None
     last_eval_step: int | None = None
-    recent: deque[float] = field(default_factory=lambda: deque(maxlen=_WINDOW))
     train_at_best: float | None = None
     # train side
     trains: int = 0
@@ -110,7 +106,6 @@ class Tracker:
     train_best_level: float | None = None
     train_recent: deque[float] = field(default_factory=lambda: deque(maxlen=5))
     train_start: list[float] = field(default_factory=list)
-    div_streak: int = 0
     # non-finite values: (metric, step) of the latest one
     nan_metric: str | None = None
     nan_step: int | None = None
@@ -125,24 +120,13 @@ class Tracker:
             return 0.0
         return max(0.0, self.sign() * (v - self.best) / abs(self.best))
 
-    def noise(self) -> float:
-        """Robust relative noise of the eval: MAD of second differences of log-eval, scaled to one point's sd."""
-        r = [v for v in self.recent if v > 0]
-        if len(r) < 4:
-            return 0.0
-        lg = [math.log(v) for v in r]
-        d2 = [lg[i + 1] - 2 * lg[i] + lg[i - 1] for i in range(1, len(lg) - 1)]
-        # a second difference of iid noise has sd = sqrt(6)·sigma; 1.4826·MAD estimates its sd
-        return 1.4826 * statistics.median(abs(x) for x in d2) / math.sqrt(6.0)
-
     def train_base(self) -> float | None:
         """The starting train loss: the highest of the first five (an untrained model's loss is its worst)."""
         return max(self.train_start) if self.train_start else None
 
     # -- updates -----------------------------------------------------------
-    def on_train(self, step: int, loss: float, *, divergence_ratio: float) -> None:
-        """Feed one train loss. Divergence = the level is above the starting loss AND ``1 + divergence_ratio``
-        times the best level reached: a run that learned and then blew up, not one that never learned."""
+    def on_train(self, step: int, loss: float) -> None:
+        """Feed one train loss (kept for the train level shown in messages; divergence is the facts' verdict)."""
         if not math.isfinite(loss):
             self.nan_metric, self.nan_step = "train_loss", step
             return
@@ -154,12 +138,6 @@ class Tracker:
         if len(self.train_recent) == self.train_recent.maxlen and (
                 self.train_best_level is None or self.train_level < self.train_best_level):
             self.train_best_level = self.train_level
-        base, best = self.train_base(), self.train_best_level
-        if (len(self.train_start) >= 5 and base is not None and best is not None and best > 0
-                and self.train_level > base and self.train_level > best * (1 + divergence_ratio)):
-            self.div_streak += 1
-        else:
-            self.div_streak = 0
 
     def on_eval(self, step: int, value: float, epoch: float | None = None) -> bool:
         """Feed one eval value; returns True when it is a new best."""
@@ -168,7 +146,6 @@ class Tracker:
             return False
         self.evals += 1
         self.last_eval, self.last_eval_step = value, step
-        self.recent.append(value)
         if self.best is None or self.sign() * (value - self.best) < 0:
             self.best, self.best_step, self.best_epoch = value, step, epoch
             self.since_best = 0
@@ -193,9 +170,7 @@ class Tracker:
             if f.name not in d:
                 continue
             v = d[f.name]
-            if f.name == "recent":
-                v = deque((float(x) for x in v), maxlen=_WINDOW)
-            elif f.name == "train_recent":
+            if f.name == "train_recent":
                 v = deque((float(x) for x in v), maxlen=5)
             elif f.name == "train_start":
                 v = [float(x) for x in v]
@@ -221,11 +196,9 @@ class Policy:
     monitor: str = "eval_loss"
     mode: str = "min"
     min_evals: int = 3
-    patience: int = 2
-    tolerance: float = 0.01
-    noise_k: float = 2.0
-    divergence_ratio: float = 1.0
-    divergence_patience: int = 3
+    min_progress: float = 0.1
+    hold: float = 0.5
+    evidence_drop: float = 0.5
     save_best: bool = True
     detector_alerts: bool = True
     alert_severity: Severity = Severity.WARNING
@@ -246,10 +219,11 @@ class Policy:
                 object.__setattr__(self, f.name, f.default)
         if self.mode not in ("min", "max"):
             raise GuardError(f"Policy mode must be 'min' or 'max', not {self.mode!r}")
-        if self.patience < 1 or self.min_evals < 1:
-            raise GuardError(f"Policy patience and min_evals must be >= 1 (got {self.patience}, {self.min_evals})")
-        if not self.tolerance >= 0:
-            raise GuardError(f"Policy tolerance must be >= 0, not {self.tolerance!r}")
+        if self.min_evals < 1 or not self.hold >= 0:
+            raise GuardError(f"Policy min_evals must be >= 1 and hold >= 0 (got {self.min_evals}, {self.hold!r})")
+        if not 0 <= self.min_progress < 1 or not 0 < self.evidence_drop < 1:
+            raise GuardError(f"Policy min_progress must be in [0, 1) and evidence_drop in (0, 1) (got "
+                             f"{self.min_progress!r}, {self.evidence_drop!r})")
         if not isinstance(self.alert_severity, Severity):
             object.__setattr__(self, "alert_severity", Severity(self.alert_severity))
 
@@ -267,24 +241,31 @@ class Policy:
 
     # -- the decision --------------------------------------------------------
     def decide(self, t: Tracker, step: int, *, new_best: bool, is_eval: bool,
-               detector_findings: tuple[Finding, ...] = ()) -> Action:
-        """The action for the point just fed to ``t`` (pure: reads ``t``, changes nothing)."""
+               detector_findings: tuple[Finding, ...] = (), verdict: OverfitVerdict | None = None,
+               train_verdict: TrainVerdict | None = None, planned_steps: int | None = None) -> Action:
+        """The action for the point just fed to ``t`` (pure: reads its arguments, changes nothing).
+
+        ``verdict`` is the overfitting verdict on the eval curve so far (the
+        Guard computes it at each eval); ``train_verdict`` the train-loss
+        divergence verdict when it was just re-assessed; ``planned_steps`` the
+        planned length of the run, when known.
+        """
         stops: list[Finding] = []
         alerts: list[Finding] = []
         if t.nan_step == step:
             stops.append(Finding("nan_loss", Severity.CRITICAL, f"{t.nan_metric} is not finite at step {step}.",
                                  start_step=step, end_step=step, evidence={"metric": t.nan_metric}))
-        if t.div_streak >= self.divergence_patience and t.train_level is not None:
-            base = t.train_base() or 0.0
+        if train_verdict is not None and train_verdict.blew_up:
+            tv = train_verdict
+            what = f"{tv.end / tv.start:.1f}x its start {tv.start:.4g}" if tv.kind == ABOVE else \
+                f"{tv.end / max(tv.best, 1e-12):.1f}x its best level {tv.best:.4g} (step {tv.best_step})"
             stops.append(Finding(
                 "divergence", Severity.ERROR,
-                f"train loss (median of the last 5: {t.train_level:.4g}) is above its start {base:.4g} and "
-                f"{1 + self.divergence_ratio:g}x its best level {t.train_best_level:.4g} for {t.div_streak} logs at step {step}.",
-                start_step=step, end_step=step,
-                evidence={"train_level": t.train_level, "start": base, "best_level": t.train_best_level,
-                          "logs_above": t.div_streak}))
-        if is_eval and not new_best:
-            f = self._overfitting(t, step)
+                f"train loss has blown up: its last {tv.tail_logs} logs sit at ~{tv.end:.4g}, {what}, at step {step}.",
+                start_step=tv.best_step, end_step=step,
+                evidence={"start": tv.start, "best_level": tv.best, "end_level": tv.end, "kind": tv.kind}))
+        if is_eval and not new_best and verdict is not None:
+            f = self._overfitting(t, step, verdict, planned_steps)
             if f is not None:
                 stops.append(f)
         for f in detector_findings:
@@ -309,28 +290,43 @@ class Policy:
         return Action(step, stop=False, save=save, alert=bool(alerts), reason=reason, findings=tuple(alerts))
 
     def gate(self, t: Tracker) -> float:
-        """The relative worsening that counts as significant now: max(tolerance, noise_k × noise)."""
-        return max(self.tolerance, self.noise_k * t.noise()) if self.noise_k else self.tolerance
+        """The relative worsening of eval's level that stops on its own (the verdict's error floor, 10 %).
 
-    def _overfitting(self, t: Tracker, step: int) -> Finding | None:
-        if t.evals < self.min_evals or t.since_best < self.patience or t.best is None or t.last_eval is None:
+        The same for every tracker: the sinks show ``gate(t) - t.worse_by()`` as the distance to a stop.
+        """
+        del t
+        return ERROR_RISE
+
+    def _overfitting(self, t: Tracker, step: int, v: OverfitVerdict, planned: int | None) -> Finding | None:
+        """An error-level Finding when the one verdict says stop now (see the module docstring), else None."""
+        if t.evals < self.min_evals or v.state != OVERFITTING or v.severity is None:
             return None
-        worse = t.worse_by()
-        gate = self.gate(t)
-        if worse <= gate:
+        if planned and step < self.min_progress * planned:
+            return None  # too early in a run of known length: the descent may still be settling
+        if v.train_rising:
+            return None  # train got worse too: an instability or a divergence, which the train verdict judges
+        if step - v.best_step < self.hold * v.best_step:
+            return None  # the rise has not yet lasted half as long as the run took to reach its best
+        memorizing = (v.train_at_best is not None and v.train_last is not None and v.train_at_best > 0
+                      and v.train_last <= (1 - self.evidence_drop) * v.train_at_best)
+        if v.severity < Severity.ERROR and not memorizing:
             return None
-        # Train loss rising too means the whole model got worse: divergence, not overfitting.
-        rising_train = (t.train_at_best is not None and t.train_level is not None and t.train_at_best > 0
-                        and t.train_level > t.train_at_best * 1.10)
-        code = "divergence" if rising_train else "overfitting"
-        what = "train loss is rising too" if rising_train else "while train loss keeps falling" if t.train_level is not None else ""
-        msg = (f"{self.monitor} {t.last_eval:.4g} at step {step} is {100 * worse:.1f}% worse than the best "
-               f"{t.best:.4g} (step {t.best_step}) after {t.since_best} evals without improvement "
-               f"(gate {100 * gate:.1f}%){', ' + what if what else ''}.")
-        return Finding(code, Severity.ERROR, msg, start_step=t.best_step, end_step=step,
-                       evidence={"metric": self.monitor, "value": t.last_eval, "best": t.best, "best_step": t.best_step,
-                                 "worse_pct": 100 * worse, "gate_pct": 100 * gate, "evals_since_best": t.since_best},
-                       confidence=min(1.0, worse / (2 * gate)) if gate > 0 else 1.0)
+        code = "overfitting"
+        why = ""
+        if v.severity < Severity.ERROR:
+            why = (f"; train loss fell {v.train_at_best:.4g} -> {v.train_last:.4g} since the best (memorizing), "
+                   "so waiting cannot help")
+        elif v.train_at_best is not None and v.train_last is not None:
+            why = f", while train loss went {v.train_at_best:.4g} -> {v.train_last:.4g}"
+        msg = (f"{self.monitor} is {100 * v.rise:+.1f}% above its best {v.best_value:.4g} (step {v.best_step}) over the "
+               f"{v.evals_after} evals since (last {v.last_value:.4g} at step {step}; {v.z:.1f}x the eval noise "
+               f"±{100 * v.noise:.1f}%){why}.")
+        return Finding(code, Severity.ERROR, msg, start_step=v.best_step, end_step=step,
+                       evidence={"metric": self.monitor, "value": v.last_value, "best": v.best_value,
+                                 "best_step": v.best_step, "worse_pct": 100 * v.rise, "gate_pct": 100 * ERROR_RISE,
+                                 "evals_since_best": v.evals_after, "noise_pct": 100 * v.noise,
+                                 "memorizing": memorizing, "train_rising": v.train_rising},
+                       confidence=min(1.0, 0.6 + 0.1 * min(v.z, 4.0)))
 
 
 def _codes(v: Any) -> set[str]:

@@ -1,4 +1,6 @@
-"""Robust, vectorised helpers the detectors share: medians, MAD noise, EMA, robust z-scores, fits.
+"""Robust, vectorised helpers the facts and detectors share: medians, EMA, robust z-scores, fits.
+
+Noise estimators live in :mod:`.noise`, the one place that says how noisy a curve is.
 
 Every helper is O(n) or O(n·w) with a small fixed window ``w`` and runs in
 numpy, never a Python loop over points: the live guard calls the detectors on
@@ -17,51 +19,9 @@ import math
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-MAD_TO_SIGMA = 1.4826  # MAD of a normal sample times this estimates its standard deviation
+from .noise import mad_sigma
+
 _CHUNK = 1 << 17  # rows per chunk in windowed medians: bounds the temporary (rows x w) copy
-
-
-def mad_sigma(x: np.ndarray) -> float:
-    """Robust standard deviation: 1.4826 x median absolute deviation (0.0 for fewer than 2 points)."""
-    x = np.asarray(x, dtype=np.float64)
-    x = x[np.isfinite(x)]
-    if len(x) < 2:
-        return 0.0
-    return float(MAD_TO_SIGMA * np.median(np.abs(x - np.median(x))))
-
-
-def diff_noise(x: np.ndarray) -> float:
-    """Point-to-point noise: robust sigma of first differences / sqrt(2).
-
-    Differencing removes a slow trend, so a falling loss curve does not count
-    as noise; dividing by sqrt(2) undoes the doubling of variance a
-    difference of two independent noisy points has.
-    """
-    x = np.asarray(x, dtype=np.float64)
-    if len(x) < 3:
-        return 0.0
-    d = np.diff(x)
-    return float(MAD_TO_SIGMA * np.median(np.abs(d - np.median(d))) / math.sqrt(2.0))
-
-
-def curve_noise(x: np.ndarray, *, skip_fraction: float = 1 / 3) -> float:
-    """Noise of a short, curved series (an eval curve): robust sigma of second differences / sqrt(6).
-
-    Second differences cancel a linear trend; skipping the first third avoids
-    the steep initial drop, whose curvature would otherwise pass for noise.
-    Falls back to the whole series when too few points remain.
-    """
-    x = np.asarray(x, dtype=np.float64)
-    x = x[np.isfinite(x)]
-    if len(x) < 3:
-        return 0.0
-    tail = x[int(len(x) * skip_fraction) :]
-    if len(tail) < 4:
-        tail = x
-    d2 = np.diff(tail, 2)
-    if not len(d2):
-        return 0.0
-    return float(MAD_TO_SIGMA * np.median(np.abs(d2)) / math.sqrt(6.0))
 
 
 def rolling_median(x: np.ndarray, w: int) -> np.ndarray:
@@ -213,12 +173,9 @@ def tail_level(values: np.ndarray, fraction: float = 0.1, min_points: int = 3) -
 
 __all__ = [
     "block_reduce",
-    "curve_noise",
-    "diff_noise",
     "ema",
     "head_level",
     "linfit",
-    "mad_sigma",
     "robust_log_z",
     "rolling_median",
     "tail_level",
