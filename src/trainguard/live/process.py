@@ -77,7 +77,7 @@ from .signals import (
 EXIT_CANNOT_RUN = 126
 EXIT_NOT_FOUND = 127
 _CHUNK = 65536
-_QUEUE_CHUNKS = 64  # at most 4 MB of output waits for the parser; beyond that, parsing is skipped
+_QUEUE_BYTES = 1 << 20  # at most 1 MB of output waits for the parser; beyond that, parsing is skipped
 BOOTSTRAP = Path(__file__).resolve().parent / "bootstrap"
 
 
@@ -152,7 +152,9 @@ class _Parser(threading.Thread):
         self.parse_output = True
         self.skipped = 0
         self.error: BaseException | None = None
-        self._q: queue.Queue[Any] = queue.Queue(_QUEUE_CHUNKS)
+        self._q: queue.Queue[Any] = queue.Queue()
+        self._waiting = 0  # bytes queued, bounded by _QUEUE_BYTES
+        self._count_lock = threading.Lock()
         self._events: deque[dict[str, Any]] = deque()
         self._gap = False
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
@@ -160,12 +162,16 @@ class _Parser(threading.Thread):
     def put_output(self, data: bytes) -> None:
         if not self.parse_output:
             return
-        try:
-            self._q.put_nowait((self._gap, data))
-            self._gap = False
-        except queue.Full:
+        with self._count_lock:
+            full = self._waiting + len(data) > _QUEUE_BYTES
+            if not full:
+                self._waiting += len(data)
+        if full:
             self.skipped += len(data)
             self._gap = True
+            return
+        self._q.put_nowait((self._gap, data))
+        self._gap = False
 
     def put_events(self, events: list[dict[str, Any]]) -> None:
         self._events.extend(events)
@@ -186,6 +192,8 @@ class _Parser(threading.Thread):
                 if item is self._END:
                     break
                 gap, data = item
+                with self._count_lock:
+                    self._waiting -= len(data)
                 if gap:  # bytes were skipped: restart at a line boundary
                     self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
                     self.feed.restart_line()
@@ -402,7 +410,10 @@ class _Supervisor:
         self.parser.start()
         assert proc.stdout is not None
         fd = proc.stdout.fileno()
+        _widen_pipe(fd)
         result = self.result
+        switch = sys.getswitchinterval()
+        sys.setswitchinterval(min(switch, 0.001))  # the tee thread gets the GIL back from the parser within 1 ms
         try:
             eof = False
             exited_at: float | None = None
@@ -435,6 +446,7 @@ class _Supervisor:
                 elif eof:
                     time.sleep(self.poll_s)
         finally:
+            sys.setswitchinterval(switch)
             if proc.poll() is None:  # we are leaving abnormally (an exception): never leave it running
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(pgid, signal.SIGKILL)
@@ -509,6 +521,16 @@ class _Supervisor:
             self.request_stop(action)
         elif not stop:
             self.say(f"trainguard: {action.reason}")
+
+
+def _widen_pipe(fd: int, size: int = 1 << 20) -> None:
+    """Let the child write up to 1 MB ahead of us (Linux ``F_SETPIPE_SZ``; the default pipe holds 64 KB)."""
+    try:
+        import fcntl
+
+        fcntl.fcntl(fd, getattr(fcntl, "F_SETPIPE_SZ", 1031), size)
+    except (ImportError, OSError):
+        pass  # not Linux, or above /proc/sys/fs/pipe-max-size: the default buffer still works
 
 
 def _write(out: IO[bytes] | None, data: bytes) -> IO[bytes] | None:
