@@ -55,11 +55,25 @@ def tree(realruns: Path, curves: dict[str, Any], tmp_path_factory: pytest.TempPa
 
 @pytest.fixture(scope="module")
 def scanned(tree: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    out = tmp_path_factory.mktemp("index")
-    code, stdout, stderr = run_scan([str(tree["root"]), "--json", "--jobs", "2", "--html", str(out / "site"),
-                                     "--cache", str(out / "cache")])
+    out = tmp_path_factory.mktemp("scan")
+    code, stdout, stderr = run_scan([str(tree["root"]), "--json", "--jobs", "2", "--cache", str(out / "cache")])
     assert code in (0, 1), stderr[-3000:]
-    return {"doc": json.loads(stdout), "stderr": stderr, "site": out / "site"}
+    return {"doc": json.loads(stdout), "stderr": stderr}
+
+
+@pytest.fixture(scope="module")
+def site(tree: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The HTML index of a smaller tree (a run report renders four plots: ~1 s each run on a CPU):
+    the mlruns store (with the planted run name) and the first four real runs."""
+    out = tmp_path_factory.mktemp("site")
+    small = out / "tree"
+    shutil.copytree(tree["root"] / "team" / "mlruns", small / "mlruns")
+    for name in tree["entries"][:4]:
+        src = tree["root"] / "realruns" / name
+        (shutil.copytree if src.is_dir() else shutil.copy)(src, small / name)
+    code, stdout, stderr = run_scan([str(small), "--json", "--jobs", "2", "--html", str(out / "site"), "--no-cache"])
+    assert code in (0, 1), stderr[-3000:]
+    return {"doc": json.loads(stdout), "site": out / "site"}
 
 
 def test_every_run_once_and_every_skip_named(tree: dict[str, Any], scanned: dict[str, Any]) -> None:
@@ -77,7 +91,10 @@ def test_every_run_once_and_every_skip_named(tree: dict[str, Any], scanned: dict
     store = [r for r in doc["runs"] if "/team/mlruns/" in r["source"]]
     assert sorted(r["run"] for r in store) == sorted(tree["store"])
     assert {r["format"] for r in store} == {"mlflow_file_store"}
-    assert next(r for r in store if r["run"] == "store-overfit")["verdict"] == "overfit"
+    over = next(r for r in store if r["run"] == "store-overfit")
+    assert over["verdict"] == "overfit"
+    # the store's metric timestamps (one second per step, see log_curve) give the hours after the best
+    assert over["waste"]["hours"] == pytest.approx(over["waste"]["steps"] / 3600, rel=0.01)
     assert any(s.endswith("/team/broken") for s in skipped)
     assert any(s.endswith("/team/notes.log") for s in skipped)
     assert all(s.startswith(root) for s in [*sources, *skipped])
@@ -86,26 +103,26 @@ def test_every_run_once_and_every_skip_named(tree: dict[str, Any], scanned: dict
     assert t["verdicts"]["overfit"] >= 10  # the real runs hold many overfit ones
 
 
-def test_html_index_links_resolve_and_escape(scanned: dict[str, Any]) -> None:
-    site = scanned["site"]
+def test_html_index_links_resolve_and_escape(site: dict[str, Any]) -> None:
+    doc, site = site["doc"], site["site"]
     text = (site / "index.html").read_text(encoding="utf-8")
     assert text.count("<script") == 1 and EVIL not in text and "&lt;script&gt;document.title=" in text
     assert "default-src 'none'" in text and not re.search(r"""(src|href)\s*=\s*["']?(https?:|//)""", text)
-    assert re.search(r"\d+ runs: \d+ overfit, .* after their best points, \d+ best checkpoints? never saved", text)
+    assert re.search(r"\d+ runs: \d+ overfit, [\d.,]+ GPU-hours after their best points.*?, \d+ best checkpoints? never saved", text)
     links = re.findall(r'href="([^"#]+)"', text)
-    assert len(links) == len(scanned["doc"]["runs"])
+    assert len(links) == len(doc["runs"]) >= 6
     for href in links:
         assert (site / unquote(href)).is_file(), href
 
 
-def test_html_index_renders_in_headless_chromium(scanned: dict[str, Any], tmp_path: Path) -> None:
+def test_html_index_renders_in_headless_chromium(site: dict[str, Any], tmp_path: Path) -> None:
     from tests.report.test_html import _browser, _chromium
     from trainguard.scan.index import RENDERED_MARKER
 
     chrome = _chromium()
     if chrome is None:
         pytest.skip("chromium not installed (apt-get install chromium; .ci/run does it)")
-    dom = _browser(chrome, tmp_path / "p", "--dump-dom", url=(scanned["site"] / "index.html").resolve().as_uri())
+    dom = _browser(chrome, tmp_path / "p", "--dump-dom", url=(site["site"] / "index.html").resolve().as_uri())
     assert dom.returncode == 0, dom.stderr[-2000:]
     html = dom.stdout
     title = re.search(r"<title>(.*?)</title>", html, re.S).group(1)

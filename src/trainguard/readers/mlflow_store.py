@@ -149,9 +149,9 @@ def _times(run: Run, meta: dict[str, Any]) -> None:
     if isinstance(start, (int, float)) and start > 0:
         run.start_time = start / 1000.0
     if isinstance(end, (int, float)) and end > 0:
+        # not train_runtime: the run's span includes setup and evaluation; the metric timestamps
+        # give the seconds per step (Run.seconds_per_step) without them
         run.end_time = end / 1000.0
-        if run.start_time is not None and run.train_runtime is None and run.end_time > run.start_time:
-            run.train_runtime = run.end_time - run.start_time
     status = meta.get("status")
     if status in (3, "FINISHED"):
         run.finished = True

@@ -93,7 +93,7 @@ def totals_sentence(t: dict[str, Any]) -> str:
         parts.append(f"{t['verdicts']['diverged']:,} diverged")
     if t["runs_with_timing"]:
         gh = t["waste_gpu_hours"]
-        val = f"{gh:,.0f}" if gh >= 10 else f"{gh:,.2g}"
+        val = f"{gh:,.0f}" if gh >= 10 else f"{gh:.2f}" if gh >= 0.01 else "under 0.01"
         timing = "" if t["runs_with_timing"] == n else f" (timing known for {t['runs_with_timing']:,} of them)"
         parts.append(f"{val} GPU-hours after their best points{timing}")
     else:
