@@ -134,8 +134,9 @@ def recommend(
     if "fp16 overflow" in titles:
         add("bf16", cfg.get("bf16", False), True, "bf16 has float32's range: no overflow to inf/NaN (use fp16=False).", HF)
 
-    # trainguard: the guard would have stopped the run and kept the best checkpoint.
-    if overfit or wasted or "best_checkpoint_not_saved" in codes or leak:
+    # trainguard: the guard would have stopped the run and kept the best checkpoint
+    # (not said to a run the guard already watched: its callback or `trainguard run` set guarded_by).
+    if (overfit or wasted or "best_checkpoint_not_saved" in codes or leak) and not cfg.get("guarded_by"):
         if fw == "hf":
             add("callbacks", None, "TrainguardCallback()",
                 "Stops on overfitting and saves a checkpoint whenever a new best eval appears, even between save_steps.", TG)

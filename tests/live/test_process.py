@@ -129,6 +129,8 @@ def test_a_crash_is_reported_as_a_crash_never_healthy(tmp_path: Path) -> None:
     assert "HEALTHY" not in err
     report = json.loads((tmp_path / "r.json").read_text())
     assert report["status"] == "critical" and report["findings"][0]["code"] == "crashed"
+    advice = json.dumps(report.get("recommendations", []))
+    assert "TrainguardCallback" not in advice and "trainguard run" not in advice  # it already ran under the guard
 
 
 def test_a_daemon_that_left_the_group_is_adopted_and_ended() -> None:

@@ -369,6 +369,8 @@ class _Supervisor:
         """Parser thread: feed the guard from the callback's events (the trainer's own steps)."""
         kind = ev.get("event")
         if kind == "attached":
+            if ev.get("framework") in ("hf", "lightning"):  # advice in the user's own framework's terms
+                self.guard.run.config.set("framework", ev["framework"], "trainguard run")
             planned = ev.get("planned_steps")
             if isinstance(planned, int) and planned > 0:
                 self.guard.run.planned_steps = planned
