@@ -16,12 +16,15 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import ConfigError, GuardError, InputError, TrainguardError
 from .findings import Finding, Severity
-from .run import History, Run, RunConfig, Series
 
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
     from .diagnosis import Diagnosis
+    from .run import History, Run, RunConfig, Series
+
+# Imported on first use: the data model pulls in numpy, which `trainguard --help` and `lint` never need.
+_LAZY = {"Guard": "live.guard", "History": "run", "Run": "run", "RunConfig": "run", "Series": "run"}
 
 
 def read_run(path: Any, **kwargs: Any) -> Run:
@@ -34,17 +37,17 @@ def read_run(path: Any, **kwargs: Any) -> Run:
 def analyze(run_or_path: Any, **kwargs: Any) -> Diagnosis:
     """Diagnose a Run (or the run at a path): findings, best point, waste, causes, recommendations."""
     from .diagnosis import diagnose
+    from .run import Run
 
     run = run_or_path if isinstance(run_or_path, Run) else read_run(run_or_path, **kwargs)
     return diagnose(run)
 
 
 def __getattr__(name: str) -> Any:
-    # Guard lives in live/ and is imported on first use only.
-    if name == "Guard":
-        from .live.guard import Guard
+    if name in _LAZY:
+        import importlib
 
-        return Guard
+        return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
     raise AttributeError(name)
 
 
