@@ -131,6 +131,7 @@ def test_a_crash_is_reported_as_a_crash_never_healthy(tmp_path: Path) -> None:
     assert report["status"] == "critical" and report["findings"][0]["code"] == "crashed"
     advice = json.dumps(report.get("recommendations", []))
     assert "TrainguardCallback" not in advice and "trainguard run" not in advice  # it already ran under the guard
+    assert "--config" not in json.dumps(report) and "--config" not in err  # run takes no --config
 
 
 def test_a_daemon_that_left_the_group_is_adopted_and_ended() -> None:

@@ -151,6 +151,8 @@ def finish(guard: Any, *, report: str | None, headline: str, extra_findings: lis
         diagnosis = guard.diagnose()
         if extra_findings:
             diagnosis.findings = [*extra_findings, *diagnosis.findings]
+        # `run` and `watch` take no --config: say where the settings come from instead
+        diagnosis.unknowns = [_no_config_flag(u) for u in diagnosis.unknowns]
     except Exception as e:  # the training already ran: never lose the headline over a reporting bug
         say(f"trainguard: could not diagnose the run ({type(e).__name__}: {e})")
         return None
@@ -164,6 +166,15 @@ def finish(guard: Any, *, report: str | None, headline: str, extra_findings: lis
         write_report(diagnosis, Path(report))
         say(f"trainguard: report written to {report}")
     return diagnosis
+
+
+def _no_config_flag(text: str) -> str:
+    """An unknown's hint rewritten for the live commands, which read the trainer's settings, not ``--config``."""
+    if "--config" not in text:
+        return text
+    head = text.split(":")[0].split("(")[0].strip()
+    return (f"{head}: not reported by the job (trainguard run reads the settings of an HF or Lightning Trainer it "
+            "attaches to; trainguard analyze on the output folder reads the config files saved there)")
 
 
 def write_report(diagnosis: Any, path: Path) -> None:

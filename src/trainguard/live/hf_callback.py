@@ -141,8 +141,10 @@ class TrainguardCallback(TrainerCallback):
         if self._rank0:
             self._notifier = self.notifier if self.notifier is not None else _notifier_from_config()
             self._events = EventWriter.from_env()
+            known = {k: v for k in _ARGS if isinstance(v := getattr(args, k, None), (bool, int, float, str))}
             self._events.emit("attached", framework="hf", pid=os.getpid(), output_dir=str(args.output_dir),
-                              planned_steps=state.max_steps or None, run_name=self.guard.run.name)
+                              planned_steps=state.max_steps or None, run_name=self.guard.run.name, config=known,
+                              world_size=getattr(args, "world_size", None))
 
     @staticmethod
     def _policy_from_args(args: Any) -> Policy:

@@ -369,8 +369,13 @@ class _Supervisor:
         """Parser thread: feed the guard from the callback's events (the trainer's own steps)."""
         kind = ev.get("event")
         if kind == "attached":
+            cfg = self.guard.run.config
             if ev.get("framework") in ("hf", "lightning"):  # advice in the user's own framework's terms
-                self.guard.run.config.set("framework", ev["framework"], "trainguard run")
+                cfg.set("framework", ev["framework"], "trainguard run")
+            if isinstance(ev.get("config"), dict):  # the trainer's own settings, as the callback read them
+                cfg.update({str(k): v for k, v in ev["config"].items()}, "TrainingArguments")
+            if isinstance(ev.get("world_size"), int):
+                cfg.set("world_size", ev["world_size"], "TrainingArguments")
             planned = ev.get("planned_steps")
             if isinstance(planned, int) and planned > 0:
                 self.guard.run.planned_steps = planned
