@@ -127,3 +127,12 @@ def test_jsonl_with_nested_records() -> None:
     assert _pts(run, "train_loss") == [(50, 2.31), (100, 2.02), (150, 1.88), (200, 1.71)]
     assert _pts(run, "eval_loss") == [(100, 2.11), (200, 2.05)]
     assert _pts(run, "learning_rate")[-1] == (200, 0.0002)
+
+
+def test_multiline_record_with_several_pairs_on_a_line() -> None:
+    """``Epoch 1/3`` alone, then ``train_loss: 0.9 | val_loss: 1.0 | val_acc: 0.5``: one record per epoch."""
+    (run,) = read_runs(DATA / "multiline" / "epoch_header_pairs.txt")
+    assert run.format == "multiline"
+    assert _pts(run, "eval_loss") == [(1, 1.0), (2, 0.8), (3, 0.85)]
+    assert _pts(run, "eval_accuracy")[-1] == (3, 0.65)
+    assert run.config.get("num_train_epochs") == 3

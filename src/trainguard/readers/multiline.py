@@ -10,7 +10,8 @@ Hand-written loops often print a record over several lines::
     -----------------------------------
 
 The single-line readers see no record here (no line holds both a counter and
-a metric). A *header* is a line holding only a counter (``Epoch: 3``,
+a metric). A record line may also hold several pairs
+(``train_loss: 0.9 | val_loss: 1.0``). A *header* is a line holding only a counter (``Epoch: 3``,
 ``epoch 3``, ``Epoch 3/10``, ``===== Step 400 =====``); the ``key: value`` or
 ``key = value`` lines after it, up to the next header, are its metrics. Other
 lines (``Saved``, rules, messages) are ignored, and a metric line before the
@@ -37,7 +38,11 @@ _HEADER_RX = r"[^\S\n]*[\W_]*?(?P<kw>epoch|step|iteration|iter|round)\b[^\S\n]*[
 _KV_RX = (r"[^\S\n]*(?:[|>*-][^\S\n]*)*(?P<key>[A-Za-z][\w ./@()-]{0,60}?)[^\S\n]*[:=][^\S\n]*"
           r"(?P<val>[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|nan|inf|-inf)[^\S\n]*(?P<pct>%)?[^\S\n]*")
 # One pass in C over the whole text: only header and key-value lines come back to Python.
-_LINE = re.compile(rf"^(?:{_HEADER_RX}|{_KV_RX})$", re.IGNORECASE | re.MULTILINE)
+_MULTI_RX = r"(?P<multi>[^\S\n]*[|>*-]?[^\S\n]*[A-Za-z][^\n]*?[:=][^\S\n]*[-+]?(?:\d|\.\d|nan|inf)[^\n]*)"
+_LINE = re.compile(rf"^(?:{_HEADER_RX}|{_KV_RX}|{_MULTI_RX})$", re.IGNORECASE | re.MULTILINE)
+# ``train_loss: 0.9 | val_loss: 1.0``: several pairs on one line of a record (two or more, or it is prose)
+_PAIR = re.compile(r"(?<![\w.])([A-Za-z][\w./@-]*(?: [A-Za-z][\w./@-]*)?)\s*[:=]\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|nan|inf)(%)?(?![\w.:])",
+                   re.IGNORECASE)
 _COUNTER_KEYS = {"epoch", "step", "iteration", "iter", "round", "batch", "global_step"}
 
 
@@ -59,6 +64,16 @@ def _records(text: str) -> tuple[list[tuple[int, str, dict[str, float], int]], i
             cur = (int(m.group("n")), m.group("kw").lower(), {}, n)
             if m.group("tot"):
                 total = int(m.group("tot"))
+            continue
+        if m.group("multi"):
+            pairs = [(k, v, pct) for k, v, pct in _PAIR.findall(m.group("multi")) if k.lower() not in _COUNTER_KEYS]
+            if len(pairs) < 2:
+                continue
+            if cur is None:
+                orphans += 1
+                continue
+            for k, v, pct in pairs:
+                cur[2][metric_name(k)] = float(v) / 100 if pct else float(v)
             continue
         key = m.group("key").strip()
         if key.lower() in _COUNTER_KEYS:
