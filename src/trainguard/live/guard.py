@@ -159,14 +159,14 @@ class Guard:
             self.run.planned_steps = int(total_steps)
 
     def _train_verdict(self, is_eval: bool) -> TrainVerdict | None:
-        """The facts' train-loss verdict, re-assessed at evals and after every 5 % more train logs (at least 10).
+        """The facts' train-loss verdict, re-assessed at evals and after every 5 % more train logs.
 
         It is the offline judgement on the whole train curve so far, so a noisy
         per-step loss cannot trip it the way a short window would; spacing the
         passes geometrically keeps its cost per point bounded.
         """
         n = self.tracker.trains
-        if not is_eval and n - self._train_checked < max(10, 0.05 * n):
+        if not is_eval and n - self._train_checked < max(1.0, 0.05 * n):
             return None
         self._train_checked = n
         return facts_of(self.run).train_verdict
@@ -277,9 +277,17 @@ class Guard:
         return run_all(self.run)
 
     def diagnose(self) -> Diagnosis:
-        """The offline diagnosis of the run so far (``trainguard.diagnosis.diagnose``)."""
-        from ..diagnosis import diagnose
+        """The offline diagnosis of the run so far (``trainguard.diagnosis.diagnose``).
 
+        Raises :class:`~trainguard.errors.GuardError` when no numeric point was
+        logged: a run with no data gets no verdict, never "healthy" (NaN counts:
+        it gets the critical ``nan_loss``).
+        """
+        from ..diagnosis import diagnose
+        from ..errors import GuardError
+
+        if not any(len(s) for s in self.run.history.values()):
+            raise GuardError(f"nothing to diagnose yet: {self.points} log() calls and no usable numeric point")
         return diagnose(self.run)
 
     # -- resume ----------------------------------------------------------------
