@@ -37,6 +37,7 @@ def scrape(port: int) -> dict[str, float]:
 def test_gauges_move_during_a_guarded_training(tmp_path: Path) -> None:
     pytest.importorskip("prometheus_client")
     pytest.importorskip("transformers")
+    import torch
     from transformers import TrainerCallback
 
     from tests.tiny_training import KINDS, build_trainer
@@ -45,6 +46,8 @@ def test_gauges_move_during_a_guarded_training(tmp_path: Path) -> None:
     from trainguard.live.policy import Policy
     from trainguard.trackers.prometheus import PrometheusSink
 
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # a 134k-parameter model gains nothing from threads on a shared CPU
     guard = Guard(Policy(alert_only=True), run_name="tiny-overfit")
     sink = PrometheusSink(guard, port=0)
     scrapes: list[dict[str, float]] = []
@@ -60,6 +63,7 @@ def test_gauges_move_during_a_guarded_training(tmp_path: Path) -> None:
         final = scrape(sink.port)
     finally:
         sink.close()
+        torch.set_num_threads(threads)
     assert len(scrapes) == 300 // spec["eval_steps"]
     steps = [s["trainguard_step"] for s in scrapes]
     assert steps == sorted(steps) and steps[-1] > steps[0]

@@ -11,7 +11,6 @@ and a scrape always sees the current state. Exposed, each labelled with the run:
 ``trainguard_evals_since_best``     evals logged since the best one
 ``trainguard_stop_gate_distance``   relative worsening still allowed before the stop gate
                                     (gate minus worsening, e.g. 0.03 = 3 % left; <= 0: crossed)
-``trainguard_evals_to_stop``        evals without improvement still needed before a stop
 ``trainguard_last_step_seconds``    seconds per optimizer step, latest measurement
 ``trainguard_seconds_since_progress`` seconds since the last new logged point
 ``trainguard_stalled``              1 when no point arrived for ``stall_after_s`` seconds
@@ -77,7 +76,6 @@ class GuardCollector:
             "best_step": _f(t.best_step),
             "evals_since_best": float(t.since_best) if t.best is not None else nan,
             "stop_gate_distance": nan,
-            "evals_to_stop": nan,
             "last_step_seconds": _last(g.run, "step_time"),
             "seconds_since_progress": since,
             "stalled": 1.0 if (g.points > 0 and since > self.stall_after_s) else 0.0,
@@ -87,7 +85,6 @@ class GuardCollector:
         if t.best is not None and t.last_eval is not None:
             with contextlib.suppress(Exception):  # a policy without a gate: leave it unknown
                 out["stop_gate_distance"] = float(p.gate(t) - t.worse_by())
-            out["evals_to_stop"] = float(max(0, p.patience - t.since_best, p.min_evals - t.evals))
         return out
 
     def collect(self) -> Iterator[Any]:
@@ -102,7 +99,6 @@ class GuardCollector:
             "best_step": "Step of the best eval.",
             "evals_since_best": "Evals logged since the best one.",
             "stop_gate_distance": "Relative worsening still allowed before the stop gate (<= 0: crossed).",
-            "evals_to_stop": "Evals without improvement still needed before the guard can stop the run.",
             "last_step_seconds": "Seconds per optimizer step, latest measurement.",
             "seconds_since_progress": "Seconds since the last new logged point.",
             "stalled": "1 when no new point arrived for the stall timeout.",
