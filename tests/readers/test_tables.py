@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from trainguard.errors import InputError
+from trainguard.errors import InputError, NoMetricsError
 from trainguard.readers import read_runs, table
 
 LIGHTNING = """epoch,step,train_loss_step,val_loss,val_acc,lr-AdamW,train_loss_epoch
@@ -124,3 +124,37 @@ def test_non_utf8_bytes_still_read(tmp_path: Path) -> None:
     [run] = read_runs(f)
     assert run.train_loss.values.tolist() == [2.0, 1.5]
     assert "note" not in run.history
+
+
+KERAS = "epoch,accuracy,loss,val_accuracy,val_loss\n0,0.5,1.25,0.55,1.1\n1,0.7,0.75,0.6,0.95\n2,0.8,0.5,0.62,0.97\n"
+
+
+@pytest.mark.parametrize("ending", ["\r\r\n", "\r\n", "\r", "\n\n"])
+def test_keras_csvlogger_line_endings_read_the_same(tmp_path: Path, ending: str) -> None:
+    """Windows CSVLogger files end lines with ``\\r\\r\\n`` (issue 11): no phantom empty rows, same points."""
+    plain, odd = tmp_path / "a.csv", tmp_path / "b.csv"
+    plain.write_text(KERAS)
+    odd.write_bytes(KERAS.replace("\n", ending).encode())
+    want, got = table.read(plain), table.read(odd)
+    assert sorted(got.history) == sorted(want.history)
+    for name in want.history:
+        assert got.history[name].steps.tolist() == want.history[name].steps.tolist()
+        assert got.history[name].values.tolist() == want.history[name].values.tolist()
+    assert got.history["eval_loss"].values.tolist() == [1.1, 0.95, 0.97]
+
+
+def test_cells_json_cannot_hold_read_like_float(tmp_path: Path) -> None:
+    """``nan``, ``1.`` and ``.5`` are numbers to a log; the table reads them as Python's float() does."""
+    f = tmp_path / "m.csv"
+    f.write_text("step,loss,lr\n1,nan,1.\n2,.5,1e-3\n3,0.25,2E-4\n")
+    run = table.read(f)
+    assert run.history["train_loss"].steps.tolist() == [2, 3]  # the NaN cell is a missing value
+    assert run.history["train_loss"].values.tolist() == [0.5, 0.25]
+    assert run.history["learning_rate"].values.tolist() == [1.0, 1e-3, 2e-4]
+
+
+def test_tsv_decimal_commas_are_not_split(tmp_path: Path) -> None:
+    f = tmp_path / "m.tsv"
+    f.write_text("step\tloss\n1\t2,5\n2\t2,25\n")
+    with pytest.raises(NoMetricsError, match="no numeric metric columns"):  # never read as 2 and 5
+        table.read(f)
