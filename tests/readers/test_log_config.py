@@ -138,3 +138,15 @@ def test_banner_behind_a_logging_prefix() -> None:
              "[INFO|trainer.py:2136] 2024-05-01 10:00:00,123 >>   Num Epochs = 3\n"
              "[INFO|trainer.py:2140] 2024-05-01 10:00:00,123 >>   Total optimization steps = 375\n")
     assert [(k, v) for k, v, _ in f.values] == [("num_train_epochs", 3), ("max_steps", 375)]
+
+
+def test_two_jobs_in_one_log_each_get_their_own_printed_settings(tmp_path: Path) -> None:
+    p = _hf_log(tmp_path, evaluate_after=False)
+    body = p.read_text()
+    p.write_text("TrainingArguments(\nlearning_rate=0.0001,\nsave_steps=10,\n)\n" + body
+                 + "Saving model checkpoint to out/checkpoint-20\n"
+                 + "TrainingArguments(\nlearning_rate=0.0003,\nsave_steps=500,\n)\n" + body)
+    first, second = read_runs(p)
+    assert (first.config.get("learning_rate"), second.config.get("learning_rate")) == (0.0001, 0.0003)
+    assert second.config.source("learning_rate") == "printed in the log, line 17"
+    assert sorted(first.checkpoints) == [20] and not second.checkpoints

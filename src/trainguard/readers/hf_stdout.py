@@ -38,7 +38,7 @@ from ._names import canonical
 from ._stream import Point
 
 NAME = "hf_stdout"
-CHUNK = 16 << 20  # read size: large enough that per-chunk overhead vanishes, small enough for RAM
+CHUNK = 4 << 20  # read size: per-chunk overhead is already negligible at 4 MB, and memory stays small
 _CONTEXT = 16  # bytes kept before an unconsumed dict (see _hf_scan._echo)
 _INFO_HEAD = 8 << 20  # launcher and banner lines are printed before training starts
 _SKIP_KEYS = {"epoch", "step", "total_flos", "num_input_tokens_seen"}
@@ -233,6 +233,7 @@ class StreamParser:
         seg = segments(cols["kind"], cols["epoch"])
         nseg = int(seg[-1]) + 1
         out: list[Run] = []
+        segs: list[int] = []  # the segment each run came from (all-summary segments make no run)
         for s in range(nseg):
             idx = np.flatnonzero(seg == s)
             kinds = cols["kind"][idx]
@@ -253,11 +254,9 @@ class StreamParser:
             else:
                 run.finished = False
             out.append(run)
+            segs.append(s)
         if out:
-            facts = log_config.scan(bytes(self._head).decode("utf-8", "replace"))
-            facts.checkpoints = {}
-            facts.apply(out[0])
-            self._attach_saves(out, cols["pos"], seg)
+            self._apply_printed(out, segs, cols["pos"], seg)
             _apply_info(out[0], self.info)
             for run in out[1:]:
                 gpus = self.info.get("cuda_visible_devices") or self.info.get("ws")
@@ -269,16 +268,27 @@ class StreamParser:
                     run.notes.append(f"hf_stdout: {source} holds {len(out)} consecutive runs (split at summary lines / epoch restarts)")
         return out
 
-    def _attach_saves(self, runs: list[Run], pos: np.ndarray, seg: np.ndarray) -> None:
-        """Each "Saving model checkpoint" line goes to the run printed around it."""
-        if not self._saves:
-            return
-        starts = [int(pos[np.flatnonzero(seg == s)[0]]) for s in range(int(seg[-1]) + 1)]
-        kept = [s for s in range(len(starts)) if s < len(runs)]
+    def _apply_printed(self, runs: list[Run], segs: list[int], pos: np.ndarray, seg: np.ndarray) -> None:
+        """Printed settings and checkpoint saves, each given to its own run when a log holds several.
+
+        Settings are printed before a run's first dict line, after the previous
+        run's last one; a "Saving model checkpoint" line belongs to the run in
+        progress. Settings are looked for in the first 8 MB of the log.
+        """
+        head = bytes(self._head)
+        first = [int(pos[np.flatnonzero(seg == s)[0]]) for s in segs]
+        last = [int(pos[np.flatnonzero(seg == s)[-1]]) for s in segs]
+        for j, run in enumerate(runs):
+            lo = 0 if j == 0 else last[j - 1]
+            if lo >= len(head):
+                break
+            facts = log_config.scan(head[lo : first[j] + 65536].decode("utf-8", "replace"), first_line=head.count(b"\n", 0, lo) + 1)
+            facts.checkpoints = {}
+            facts.apply(run)
         by_run: dict[int, dict[int, str]] = {}
         for step, (off, path) in self._saves.items():
-            k = max(0, int(np.searchsorted(starts, off, "right")) - 1)
-            by_run.setdefault(min(k, len(kept) - 1), {})[step] = path
+            k = max(0, int(np.searchsorted(first, off, "right")) - 1)
+            by_run.setdefault(k, {})[step] = path
         for k, ck in by_run.items():
             log_config.LogFacts(checkpoints=ck).apply(runs[k])
 
