@@ -217,3 +217,13 @@ def test_a_line_without_end_is_held_only_up_to_the_cap() -> None:
     feed.feed("\n{'loss': '2.5', 'grad_norm': '1.0', 'learning_rate': '0.001', 'epoch': '9.0'}\n")
     feed.close()  # the HF reader waits for the next progress-bar redraw to date a dict line: end the stream
     assert guard.points == before + 1  # parsing resumed at the next line
+
+
+def test_watch_raises_the_stall_alarm_on_a_log_that_went_silent(tmp_path: Path) -> None:
+    p = tmp_path / "train.log"
+    p.write_text("".join(f"step {i} | loss {3.0 - 0.1 * i:.2f}\n" for i in range(1, 6)))
+    res = CliRunner().invoke(app, ["watch", str(p), "--stall-floor", "0.3", "--stall-after", "3",
+                                   "--idle-timeout", "2", "--poll", "0.02"])
+    assert res.exit_code == 0, res.output
+    assert "trainguard: stall: no output and no new step for" in res.output and "after step 5" in res.output
+    assert "no new output for 2 s" in res.output  # the idle limit still ends the watch

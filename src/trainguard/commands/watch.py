@@ -46,11 +46,18 @@ def register(app: typer.Typer) -> None:
         name: str = typer.Option(None, "--name", help="Run name for messages (default: the file's name)."),
         fmt: str = typer.Option(None, "--format", help="Force the log reader (hf_stdout, text)."),
         poll: float = typer.Option(0.2, "--poll", min=0.01, help="Seconds between checks of the file."),
+        stall_after: float = typer.Option(10.0, "--stall-after", min=1.0, help="A stall is this many median step "
+                                          "intervals without new output or a new step."),
+        stall_floor: float = typer.Option(600.0, "--stall-floor", min=0.0, help="Never call a stall before this "
+                                          "many seconds of silence (tripled before the first step); 0: off."),
+        heartbeat: float = typer.Option(10.0, "--heartbeat", min=0.0, help="Minutes between status lines when "
+                                        "stderr is a log, not a terminal (0: none)."),
     ) -> None:
         """Follow a training log as it grows (surviving truncation and rotation) and guard the run."""
         import re
 
         from ..errors import ConfigError
+        from ..live.heartbeat import LiveView, StallDetector
         from ..live.resources import ResourceMonitor
         from ..live.watch import watch_file
         from ._live import action_printer, build_guard, build_notifier, finish, say
@@ -66,6 +73,11 @@ def register(app: typer.Typer) -> None:
                 raise ConfigError(f"--end-marker is not a valid regex ({e})", key="end_marker") from None
         guard = build_guard(stop_on=stop_on, alert_only=alert_only, run_name=name or file.stem)
         notifier = build_notifier(notify)
+        monitor = ResourceMonitor(guard)
+        live = LiveView(guard, step_fn=lambda: guard.run.last_step, planned_fn=lambda: guard.run.planned_steps,
+                        eta_fn=lambda: monitor.last.eta_s if monitor.last is not None else None,
+                        stall=StallDetector(k=stall_after, floor_s=stall_floor), heartbeat_s=heartbeat * 60.0)
+        codes = [c.strip() for c in (stop_on or "").split(",")]
         stop = threading.Event()
         previous = signal.signal(signal.SIGINT, lambda *_: stop.set())
         if not file.exists():
@@ -73,7 +85,8 @@ def register(app: typer.Typer) -> None:
         try:
             result = watch_file(file, guard, from_start=from_start, idle_timeout_s=idle_timeout,
                                 exit_on_stop=exit_on_stop, pid=pid, end_marker=end_marker, fmt=fmt,
-                                poll_s=poll, stop_event=stop, monitor=ResourceMonitor(guard),
+                                poll_s=poll, stop_event=stop, monitor=monitor, live=live,
+                                stop_on_stall="stall" in codes,
                                 on_action=_announce(action_printer(guard, notifier, say, taken=_taken(pid)), pid),
                                 say=say, echo=sys.stdout.buffer if echo else None, grace_s=grace)
         finally:

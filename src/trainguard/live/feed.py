@@ -305,6 +305,8 @@ class LineFeed:
         run = getattr(self.guard, "run", None)
         if run is not None and self._bar.total and (run.planned_steps or 0) < self._bar.total:
             run.planned_steps = self._bar.total
+            if hasattr(self.guard, "set_plan"):  # the minimum-progress condition of the stop rule
+                self.guard.set_plan(self._bar.total)
         if self.monitor is not None:
             self.monitor.on_step(n, now=self.clock())
 

@@ -196,13 +196,16 @@ def watch_file(path: str | Path, guard: Any, *, from_start: bool = True, idle_ti
                fmt: str | None = None, poll_s: float = 0.2, stop_event: threading.Event | None = None,
                monitor: ResourceMonitor | None = None, on_action: Callable[[Any], None] | None = None,
                say: Callable[[str], None] | None = None, echo: IO[bytes] | None = None,
-               grace_s: float = 30.0, deleted_grace_s: float = 60.0) -> WatchResult:
+               grace_s: float = 30.0, deleted_grace_s: float = 60.0, live: Any = None,
+               stop_on_stall: bool = False) -> WatchResult:
     """Follow ``path`` under ``guard`` until the run ends; see the module docstring for when that is.
 
     ``echo`` receives the bytes read (``tail -f`` behaviour), ``on_action``
     every non-continue action (the first stop only: a stopping run keeps
     logging), ``say`` trainguard's own messages. A file that never appeared
-    within ``idle_timeout_s`` is an :class:`InputError`.
+    within ``idle_timeout_s`` is an :class:`InputError`. ``live`` (a
+    :class:`~trainguard.live.heartbeat.LiveView`) draws the status line and
+    raises the stall alarm, which stops the run with ``stop_on_stall``.
     """
     say = say or (lambda s: None)
     follower = Follower(path, from_start=from_start)
@@ -255,6 +258,10 @@ def watch_file(path: str | Path, guard: Any, *, from_start: bool = True, idle_ti
             now = time.monotonic()
             if got:
                 last_data = now
+                if live is not None:
+                    live.after_output(b"\n", now)
+            if live is not None:
+                _stall(live.tick(now), feed, acted, say, stop_on_stall and not alert_only)
             if ladder is not None:
                 _escalate(ladder, ask, stop_file, result, now, say)
                 if result.stop is not None and not alert_only and pid_alive(ladder.pgid):
@@ -264,8 +271,10 @@ def watch_file(path: str | Path, guard: Any, *, from_start: bool = True, idle_ti
             if result.stop is not None and exit_on_stop:  # checked first: the stop came before the end
                 result.reason = "stopped"
                 break
-            if pid is not None and not got and not pid_alive(pid):
-                result.reason = "exited"  # the trainer is gone and its log was read to the end
+            if pid is not None and not pid_alive(pid):
+                if got:
+                    continue  # the trainer is gone: read its log to the end first
+                result.reason = "exited"
                 break
             if feed.ended:
                 result.reason = "ended"
@@ -287,6 +296,8 @@ def watch_file(path: str | Path, guard: Any, *, from_start: bool = True, idle_ti
         feed.close()
     finally:
         follower.close()
+        if live is not None:
+            live.close()
         if result.stop_file is not None and (pid is None or not pid_alive(pid)):
             control.clear(stop_file)  # never leave a request that would stop the next run
     result.events = list(follower.events)
@@ -295,6 +306,20 @@ def watch_file(path: str | Path, guard: Any, *, from_start: bool = True, idle_ti
     if ladder is not None:
         result.signals = list(ladder.sent)
     return result
+
+
+def _stall(finding: Any, feed: LineFeed, acted: Callable[[Any], None], say: Callable[[str], None],
+           stop: bool) -> None:
+    """A stall finding becomes an alert, or a stop with ``--stop-on stall``."""
+    if finding is None:
+        return
+    from .policy import Action
+
+    action = Action(feed.last_step or 0, stop=stop, alert=True, reason=f"stall: {finding.message}",
+                    findings=(finding,))
+    if not stop:
+        say(f"trainguard: {action.reason}")
+    acted(action)
 
 
 def _escalate(ladder: SignalLadder, ask: dict[str, float], stop_file: Path, result: WatchResult, now: float,
