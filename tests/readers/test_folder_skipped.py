@@ -86,3 +86,14 @@ def test_run_folders_of_other_layouts_below_are_read_by_their_reader(tmp_path: P
     assert int(ml.eval_loss.steps[ml.eval_loss.values.argmin()]) == 200
     assert [(Path(s.path).name, s.reason) for s in runs.skipped] == [
         ("wandb-summary.json", "W&B summary: the last value of each metric, not a history")]
+
+
+def test_a_linked_folder_is_named_not_read_twice(tmp_path: Path) -> None:
+    """``latest-run -> run-20240101...``: reading through the link would report the same run twice."""
+    import os
+
+    shutil.copytree(DATA / "keras_stdout", tmp_path / "run-1")
+    os.symlink(tmp_path / "run-1", tmp_path / "latest-run")
+    runs = read_runs(tmp_path)
+    assert len(runs) == 1
+    assert [Path(s.path).name for s in runs.skipped] == ["latest-run"]

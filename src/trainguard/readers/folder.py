@@ -121,6 +121,9 @@ def _walk(d: Path, root: Path, depth: int, tb: ModuleType | None, runs: list[Run
     for p in entries:
         if not p.is_dir() or p.name.startswith(".") or _CKPT.fullmatch(p.name) or p.name in _NEVER_DIRS:
             continue
+        if p.is_symlink():  # wandb/latest-run and the like: the folder it points to is read on its own
+            skipped.append(Skipped(str(p), "a link to a folder: not followed (the folder it points to is read where it is)"))
+            continue
         other = _layout_reader(p)
         if other is not None:  # a W&B or MLflow run folder below: its own reader reads the whole subtree
             try:
