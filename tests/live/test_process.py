@@ -114,6 +114,8 @@ def test_exit_codes_for_missing_and_bad_commands(tmp_path: Path) -> None:
     assert p.returncode == 2
     bad = _cli("run", "--stop-on", "overfiting", "--", PY, "-c", "pass")
     assert bad.returncode == 2 and b"overfiting" in bad.stderr and b"Traceback" not in bad.stderr
+    debug = _cli("run", "--stop-on", "overfiting", "--", PY, "-c", "pass", env={**os.environ, "TRAINGUARD_DEBUG": "1"})
+    assert debug.returncode == 2 and b"Traceback" in debug.stderr  # debug shows the traceback, still exit 2, not 1
     empty = _cli("run", "--alert-only", "--")
     assert empty.returncode == 2 and b"Traceback" not in empty.stderr and b"internal error" not in empty.stderr
     assert empty.stderr.decode().strip().splitlines() == [

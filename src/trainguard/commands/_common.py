@@ -66,7 +66,7 @@ def guarded(fn: F) -> F:
             raise
         except TrainguardError as e:
             if debug_enabled():
-                raise
+                _debug_exit()
             _one_line(f"error: {e}")
             raise typer.Exit(EXIT_BAD_INPUT) from None
         except Terminated:
@@ -77,22 +77,30 @@ def guarded(fn: F) -> F:
             raise typer.Exit(130) from None
         except OSError as e:  # permission denied on an input, a config or an output target
             if debug_enabled():
-                raise
+                _debug_exit()
             what = (e.strerror or str(e)).lower()
             _one_line(f"error: {e.filename}: {what}" if e.filename else f"error: {what}")
             raise typer.Exit(EXIT_BAD_INPUT) from None
         except RecursionError:
             if debug_enabled():
-                raise
+                _debug_exit()
             _one_line("error: input too deeply nested (thousands of levels); not a log or config")
             raise typer.Exit(EXIT_BAD_INPUT) from None
         except Exception as e:  # a bug: still one line unless debugging
             if debug_enabled():
-                raise
+                _debug_exit()
             _one_line(f"error: internal error ({type(e).__name__}: {e}); re-run with TRAINGUARD_DEBUG=1 and report it")
             raise typer.Exit(EXIT_BAD_INPUT) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def _debug_exit() -> None:
+    """Under debug: the full traceback, but still exit 2 (1 means "error-level findings", never a crash)."""
+    import traceback
+
+    traceback.print_exc()
+    raise typer.Exit(EXIT_BAD_INPUT) from None
 
 
 class Terminated(KeyboardInterrupt):
