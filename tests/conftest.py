@@ -48,3 +48,24 @@ def tiny_runs(tmp_path_factory: pytest.TempPathFactory):
         return cache[kind]
 
     return get
+
+
+def pytest_terminal_summary(terminalreporter) -> None:  # type: ignore[no-untyped-def]
+    """One line saying why tests were skipped, so ``make test`` on a fresh clone explains its skips.
+
+    Reasons are grouped with their counts: ``skipped 85: real runs not found at
+    ../shared/realruns/runs (set TRAINGUARD_REALRUNS) x60; chromium not installed x5``.
+    """
+    reports = terminalreporter.stats.get("skipped", [])
+    if not reports:
+        return
+    counts: dict[str, int] = {}
+    for rep in reports:
+        longrepr = getattr(rep, "longrepr", None)
+        reason = longrepr[2] if isinstance(longrepr, tuple) and len(longrepr) == 3 else str(longrepr or "skipped")
+        reason = " ".join(str(reason).removeprefix("Skipped: ").split())
+        if reason.startswith("real runs not found"):
+            reason += " (set TRAINGUARD_REALRUNS to a folder of real logs)"
+        counts[reason] = counts.get(reason, 0) + 1
+    parts = [f"{r} x{n}" if n > 1 else r for r, n in sorted(counts.items(), key=lambda kv: -kv[1])]
+    terminalreporter.write_line(f"skipped {len(reports)}: " + "; ".join(parts))

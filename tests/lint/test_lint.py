@@ -120,9 +120,9 @@ def test_pickle_and_missing_files_are_refused(tmp_path: Path) -> None:
 def test_explain_and_list_rules() -> None:
     res = _cli("--explain", "tg101")
     assert res.exit_code == 0
-    assert "deepspeed-scheduler-override" in res.stdout and "lr_scheduler_type" in res.stdout and "Seed 003" in res.stdout
+    assert "deepspeed-scheduler-override" in res.stdout and "lr_scheduler_type" in res.stdout and "A 70B LoRA run" in res.stdout
     assert _cli("--explain", "epochs-without-early-stopping").exit_code == 0
-    assert _cli("--explain", "TG000").exit_code == 2
+    assert _cli("--explain", "TG999").exit_code == 2
     res = _cli("--list-rules", "--json")
     ids = [r["id"] for r in json.loads(res.stdout)]
     assert len(ids) == len(set(ids)) >= 17

@@ -1,4 +1,4 @@
-"""``trainguard demo``: a tiny GPT-2 trained from scratch twice (seed 003's V1, then the guarded V2), in a minute."""
+"""``trainguard demo``: a tiny GPT-2 trained from scratch twice (a common overfitting config, then trainguard's guarded defaults)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ def register(app: typer.Typer) -> None:
         out: str = typer.Option("trainguard-demo", "--out", "-o", help="Folder for both runs, models and reports."),
         quick: bool = typer.Option(False, "--quick", help="Fewer epochs (for a smoke test)."),
     ) -> None:
-        """Show the guard on a tiny CPU run: V1 overfits, the guard stops it near its best; V2 is guarded."""
+        """Show the guard on a tiny CPU run: a common config overfits and the guard marks where it would stop; trainguard's defaults, guarded."""
         import shutil
         from pathlib import Path
 

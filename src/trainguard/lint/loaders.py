@@ -52,6 +52,8 @@ class LintConfig:
     locations: dict[str, Location] = field(default_factory=dict)  # canonical key -> where it was set
     notes: list[tuple[Location, str]] = field(default_factory=list)  # free text (comments, "notes:" values)
     defaults: set[str] = field(default_factory=set)  # keys whose value is a framework default, not written
+    # keys the tool that reads the file does not know: (where, key, nearest known key or None, the tool)
+    unknown_keys: list[tuple[Location, str, str | None, str]] = field(default_factory=list)
 
     def where(self, key: str) -> Location | None:
         return self.locations.get(key)
@@ -148,6 +150,9 @@ def load_files(paths: list[str | Path], *, train_samples: int | None = None) -> 
         lc.files.append(str(p))
         lc.flavours[str(p)] = flavour
         _map(lc, p, flavour, data, lines)
+        _unknown_keys(lc, p, flavour, data, lines)
+        if flavour == TRAINGUARD:
+            _count_train_data(lc, p, data)
         _merge_shared_loader(lc, p)
         _collect_notes(lc, p, text, data)
         ds = data.get("deepspeed") if flavour != DS else None
@@ -159,6 +164,66 @@ def load_files(paths: list[str | Path], *, train_samples: int | None = None) -> 
         lc.config.set("train_samples", int(train_samples), "--train-samples", override=True)
     _apply_defaults(lc)
     return lc
+
+
+def _unknown_keys(lc: LintConfig, p: Path, flavour: str, data: dict[str, Any], lines: dict[str, int]) -> None:
+    """Record keys the reading tool would refuse or ignore, with the nearest known key.
+
+    trainguard's own YAML is checked against its schema (``train`` refuses any
+    unknown key, so every one is reported). A TrainingArguments file often
+    carries keys for the script's other argument classes (model, data), so
+    there only a near-miss of a known key (``lerning_rate``) is reported.
+    Other flavours are not checked: their key sets are too open.
+    """
+    import difflib
+
+    if flavour == TRAINGUARD:
+        from ..train.config import TrainConfig
+
+        known = set(TrainConfig.model_fields)
+        strict = True
+    elif flavour == HF:
+        from ._hf_fields import HF_FIELDS
+
+        known = set(HF_FIELDS) | set(_HF_KEYS) | set(_NOTE_KEYS)
+        strict = False
+    else:
+        return
+    for key in data:
+        k = str(key)
+        if k in known:
+            continue
+        near = difflib.get_close_matches(k, sorted(known), n=1, cutoff=0.8)
+        if near or strict:
+            lc.unknown_keys.append((Location(str(p), lines.get(k)), k, near[0] if near else None, flavour))
+
+
+def _count_train_data(lc: LintConfig, p: Path, data: dict[str, Any]) -> None:
+    """A trainguard YAML names its data file: count its examples, so the run-length rules know the steps.
+
+    Without it, ``eval_steps: 50`` in a run of ~24 steps (one eval, or none)
+    passes lint. The count is of examples (packing makes fewer, longer rows,
+    so the real run is shorter still); unreadable data is left to ``train``.
+    """
+    from ..errors import TrainguardError
+    from ..train.data import read_examples
+
+    ref = data.get("data")
+    if not isinstance(ref, str) or "train_samples" in lc.config:
+        return
+    path = _resolve_ref(p, ref)
+    if path is None:
+        return
+    try:
+        _, examples = read_examples(path)
+    except (TrainguardError, OSError, ValueError):
+        return
+    n = len(examples)
+    if not data.get("eval_data"):
+        frac = data.get("eval_fraction", 0.1)
+        n = int(n * (1 - (frac if isinstance(frac, (int, float)) and 0 < frac < 1 else 0.1)))
+    if n > 0:
+        lc.config.set("train_samples", n, f"{path.name}: {n} training examples")
 
 
 def _resolve_ref(base: Path, ref: str) -> Path | None:

@@ -8,7 +8,7 @@ and regularisation, TG6xx stability, TG7xx batch.
 
 Each rule reads the merged :class:`~trainguard.lint.loaders.LintConfig` and
 says nothing when a value it needs is unknown: a linter that guesses gets
-ignored. Help texts cite the HF docs or source, the paper, or the seed run
+ignored. Help texts cite the HF docs or source, the paper, or the real run
 that taught the rule.
 """
 
@@ -191,7 +191,7 @@ def lr_limit(lc: LintConfig) -> tuple[float, str] | None:
         if size is None:
             return 3e-4, "LoRA usually trains at 1e-4..2e-4 (QLoRA paper)"
         if size >= 30:
-            return 1e-4, f"QLoRA used 1e-4 for 33B/65B models (this one is ~{size:g}B); seed 003's good runs used 1e-4"
+            return 1e-4, f"QLoRA used 1e-4 for 33B/65B models (this one is ~{size:g}B); a 70B LoRA run that overfitted at 2e-4 did well at 1e-4"
         if size >= 1:
             return 3e-4, f"QLoRA used 2e-4 for 7B/13B models (this one is ~{size:g}B)"
         return 1e-3, f"a ~{size * 1000:.0f}M model with LoRA rarely needs more than 1e-3"
@@ -271,7 +271,7 @@ def _ds_scheduler(lc: LintConfig) -> list[Hit]:
         f"lr_scheduler_type={hf!r}{_src(lc, 'lr_scheduler_type')} is silently ignored"
     )
     if kind == "WarmupDecayLR" and hf.startswith("constant"):
-        msg += "; the LR will decay linearly to 0 (seed 003: a 'constant' LR that decayed)"
+        msg += "; the LR will decay linearly to 0 (a 70B LoRA run configured 'constant' saw its LR decay to 0 this way)"
     return [Hit("lr_scheduler_type", msg,
                 f"delete the \"scheduler\" block from the DeepSpeed config so lr_scheduler_type applies "
                 f"(and set warmup_steps), or set lr_scheduler_type to what {kind} does",
@@ -351,7 +351,7 @@ def _best_not_saved(lc: LintConfig) -> list[Hit]:
             lost = 1 - 1 / ratio
             sev = E if ratio >= 5 else W
             return [Hit("save_steps", f"eval every {_g(es)} steps but checkpoints every {_g(ss)}{_src(lc, 'save_steps')}: {lost:.0%} of evals fall between saves, "
-                        "and the best one is probably among them (seed 003: best at step 30, saves at 100 and 200)",
+                        "and the best one is probably among them (a 70B LoRA run peaked at step 30 while saving at 100 and 200: its best model was lost)",
                         f"save_steps={_g(es)}, load_best_model_at_end=True, metric_for_best_model='eval_loss', save_total_limit=2", sev)]
     if ev == "steps" and sv == "epoch":
         return [Hit("save_strategy", "eval every eval_steps but checkpoints once per epoch: the best eval between epoch ends is lost",
@@ -402,7 +402,7 @@ def _no_eval(lc: LintConfig) -> list[Hit]:
         if AXOLOTL in flav and not vs:
             where = "val_set_size is 0 (no held-out split)"
         return [Hit("eval_strategy", f"no evaluation at all ({where}): overfitting, memorisation and leakage look exactly like learning "
-                    "(seeds 000/001 saw train loss 3.64 -> 0.005 and could only guess why)",
+                    "(two fine-tunes saw train loss fall 3.64 -> 0.005 with no eval and could only guess why)",
                     "hold out 5-10% of the data (deduplicated against train) and set eval_strategy='steps' with ~20 evals over the run")]
     if LLAMAFACTORY in flav and ev in ("steps", "epoch") and not vs and "eval_dataset" not in lc.config:
         return [Hit("val_size", f"eval_strategy={ev!r} but no eval set (val_size 0 and no eval_dataset)", "val_size: 0.05")]
@@ -447,7 +447,7 @@ def _epochs_no_es(lc: LintConfig) -> list[Hit]:
     if not ep or ep <= 5 or has_early_stopping(lc):
         return []
     sev = E if ep >= 20 else W
-    return [Hit("num_train_epochs", f"num_train_epochs={_g(ep)}{_src(lc, 'num_train_epochs')} with no early stopping: seed 003 peaked at epoch 15 of 100 "
+    return [Hit("num_train_epochs", f"num_train_epochs={_g(ep)}{_src(lc, 'num_train_epochs')} with no early stopping: a 70B LoRA run peaked at epoch 15 of 100 "
                 "and spent 83% of its 93 GPU-hours making the model worse",
                 "add EarlyStoppingCallback(early_stopping_patience=3) with load_best_model_at_end=True and metric_for_best_model='eval_loss' "
                 "(or early_stopping_patience: 3 in the config), and cap the epochs (<= 20)", sev)]
@@ -471,7 +471,7 @@ def _lora_dropout(lc: LintConfig) -> list[Hit]:
     size = f"on a small dataset ({n:.0f} examples)" if n else "and a dataset of unknown size (--train-samples N tells)"
     dflt = _src(lc, "lora_dropout")  # "(peft's default)" when no file wrote it
     return [Hit("lora_dropout", f"lora_dropout=0{dflt} {size}: the adapters have no regularisation and memorise "
-                "(seed 003: dropout 0 was its first root cause)", "lora_dropout=0.1 (0.05-0.1)")]
+                "(a 70B LoRA run with dropout 0 drove train loss to 0 while eval rose 3.6x)", "lora_dropout=0.1 (0.05-0.1)")]
 
 
 def _lora_alpha(lc: LintConfig) -> list[Hit]:
@@ -532,7 +532,7 @@ def _no_warmup(lc: LintConfig) -> list[Hit]:
     if w is None or w > 0:
         return []
     return [Hit("warmup_steps", f"no warmup with learning_rate={_g(lr)}: the first updates, on Adam's unwarmed second moments, are the largest of the run "
-                "and can throw the model off before it learns anything (seed 004: extending warmup stopped the early blow-ups)",
+                "and can throw the model off before it learns anything (a run with early loss blow-ups was fixed by a longer warmup)",
                 "warmup_steps ~3-5% of the run (or warmup_ratio=0.03), with lr_scheduler_type='cosine'")]
 
 
@@ -541,7 +541,7 @@ def _weight_decay(lc: LintConfig) -> list[Hit]:
     ep = planned_epochs(lc)
     if wd is None or wd > 0 or not ep or ep <= 3:
         return []
-    return [Hit("weight_decay", f"weight_decay=0{_src(lc, 'weight_decay')} over {_g(ep)} epochs: no L2 pull against memorisation (seeds 000/001 V2: 0.0 -> 0.1)",
+    return [Hit("weight_decay", f"weight_decay=0{_src(lc, 'weight_decay')} over {_g(ep)} epochs: no L2 pull against memorisation (fine-tunes that memorised were fixed by raising it 0.0 -> 0.1)",
                 "weight_decay=0.05 (0.01-0.1)")]
 
 
@@ -585,7 +585,7 @@ def _batch_changed(lc: LintConfig) -> list[Hit]:
             detail = (f": the per-device batch went {old:g} -> {new:g}; unless gradient_accumulation_steps was multiplied by {old / new:g} "
                       f"(it is {acc:g} now), the effective batch changed from {old * acc:g} to {new * acc:g} examples per step")
         out.append(Hit("per_device_train_batch_size", f"an OOM retry is noted at {loc} ({text[:120]!r}){detail}; "
-                       "LR, noise and steps per epoch all assume the old effective batch (seed 002: batch 32 -> 16 after an OOM, then the run stalled)",
+                       "LR, noise and steps per epoch all assume the old effective batch (a run cut its batch 32 -> 16 after an OOM, then stalled)",
                        "keep the effective batch: halve per_device_train_batch_size AND double gradient_accumulation_steps "
                        "(trainguard train does this on OOM)"))
     for key, a, b in lc.config.conflicts:
@@ -596,12 +596,29 @@ def _batch_changed(lc: LintConfig) -> list[Hit]:
     return out
 
 
+def _unknown_key(lc: LintConfig) -> list[Hit]:
+    hits = []
+    for loc, key, near, flavour in lc.unknown_keys:
+        tool = "trainguard train" if flavour == "trainguard" else "TrainingArguments"
+        what = f"did you mean `{near}`?" if near else "it is not a key of this config"
+        fix = f"rename it to {near}" if near else "remove it (trainguard train --help lists the keys)"
+        sev = E if flavour == "trainguard" else W
+        hits.append(Hit(key, f"unknown key {key!r} for {tool}: {what}", fix, sev, at=f"unknown:{loc.file}:{key}"))
+        lc.locations.setdefault(f"unknown:{loc.file}:{key}", loc)
+    return hits
+
+
 RULES: tuple[Rule, ...] = (
+    Rule("TG001", "unknown-key", E, "A key the training tool does not know (a typo is a setting silently lost).",
+         "TrainingArguments(**config) raises TypeError on an unexpected keyword, but scripts that parse JSON with "
+         "HfArgumentParser(..., allow_extra_keys=True) or copy keys one by one drop a misspelt one silently: a `lerning_rate` "
+         "leaves the default LR in place. trainguard train refuses unknown keys outright. Error for a trainguard train file; "
+         "for TrainingArguments, a warning when the key is close to a real one.", _unknown_key),
     Rule("TG101", "deepspeed-scheduler-override", E, "A DeepSpeed scheduler block silently replaces lr_scheduler_type.",
          "When the DeepSpeed config has a \"scheduler\" entry, the HF Trainer hands scheduling to DeepSpeed and ignores "
          "--lr_scheduler_type (HF docs, 'DeepSpeed > Scheduler': 'If you don't configure the scheduler entry in the configuration "
          "file, the Trainer will use the value of --lr_scheduler_type'; transformers integrations/deepspeed.py, deepspeed_optim_sched). "
-         "Seed 003 configured 'constant', logged a linear decay to 0 and spent a section of its report guessing why.", _ds_scheduler),
+         "A 70B LoRA run configured 'constant', logged a linear decay to 0 and spent a section of its report guessing why.", _ds_scheduler),
     Rule("TG102", "deepspeed-optimizer-override", W, "A DeepSpeed optimizer block silently replaces optim.",
          "With an \"optimizer\" entry DeepSpeed builds its own optimizer and TrainingArguments.optim is not used (HF docs, 'DeepSpeed > "
          "Optimizer'): an 8-bit optimizer chosen to save memory quietly becomes a 32-bit one.", _ds_optimizer),
@@ -613,7 +630,7 @@ RULES: tuple[Rule, ...] = (
          "TrainingArguments raises at start: '--load_best_model_at_end requires the save and eval strategy to match' and 'requires the "
          "saving steps to be a round multiple of the evaluation steps' (transformers training_args.py __post_init__).", _load_best_misaligned),
     Rule("TG202", "best-checkpoint-not-saved", W, "Evals happen between saves, so the best eval point is never on disk.",
-         "A checkpoint exists only every save_steps; an eval between two saves can be reported but never restored. Seed 003 evaluated "
+         "A checkpoint exists only every save_steps; an eval between two saves can be reported but never restored. A 70B LoRA run evaluated "
          "every 10 steps and saved every 100: its best point (step 30, eval 0.1376) was lost and the saved checkpoints were 2.8x and "
          "3.6x worse. Error when 80% or more of the evals fall between saves.", _best_not_saved),
     Rule("TG203", "save-limit-drops-best", W, "save_total_limit may delete the best checkpoint.",
@@ -627,18 +644,18 @@ RULES: tuple[Rule, ...] = (
          "eval, which by construction is worse than the best (transformers warns 'Using EarlyStoppingCallback without "
          "load_best_model_at_end=True').", _es_keeps_last),
     Rule("TG301", "no-eval", E, "No evaluation at all.",
-         "Without held-out evaluation overfitting, memorisation and data leakage are indistinguishable from learning. Seeds 000/001 "
+         "Without held-out evaluation overfitting, memorisation and data leakage are indistinguishable from learning. Two fine-tunes "
          "watched train loss fall 3.64 -> 0.005 in 4% of an epoch with no eval and could only guess (they blamed the LR; the evidence "
          "points at the data). TrainingArguments' default eval_strategy is 'no'.", _no_eval),
     Rule("TG302", "eval-too-sparse", W, "Evaluations so sparse that the optimum would be missed.",
          f"With fewer than {_MIN_EVALS} evals the best point can be anywhere between two of them, and early stopping with patience p needs "
-         "p+1 evals after the optimum before it acts. Seed 003's optimum lay between its 3rd and 4th eval of 20; seed 001 moved from "
-         "per-epoch evals to every 500 steps for this reason.", _eval_sparse),
+         "p+1 evals after the optimum before it acts. One 70B LoRA run's optimum lay between its 3rd and 4th eval of 20; "
+         "another team moved from per-epoch evals to every 500 steps for this reason.", _eval_sparse),
     Rule("TG303", "epochs-without-early-stopping", W, "Many epochs and nothing to stop them.",
-         "Seed 003 ran 100 epochs without early stopping; eval was best at epoch 15 and 3.6x worse at the end, with 83% of its "
+         "A 70B LoRA run ran 100 epochs without early stopping; eval was best at epoch 15 and 3.6x worse at the end, with 83% of its "
          "~93 GPU-hours spent after the optimum. Warning above 5 epochs, error from 20.", _epochs_no_es),
     Rule("TG401", "lora-dropout-zero", W, "LoRA dropout 0 on a small dataset.",
-         "peft's LoraConfig and LLaMA-Factory default lora_dropout to 0. On a few thousand examples the adapters memorise: seed 003 "
+         "peft's LoraConfig and LLaMA-Factory default lora_dropout to 0. On a few thousand examples the adapters memorise: a 70B LoRA run "
          "(dropout 0) drove train loss to 0.0000 while eval rose 3.6x. 0.05-0.1 is the usual range (QLoRA used 0.05-0.1). "
          f"Silent when --train-samples is at least {_BIG_DATASET}.", _lora_dropout),
     Rule("TG402", "lora-alpha-ratio", W, "lora_alpha far from r.",
@@ -647,21 +664,21 @@ RULES: tuple[Rule, ...] = (
          "Kalajdzievski 2023) scales by alpha/sqrt(r) for large ranks.", _lora_alpha),
     Rule("TG501", "lr-high", W, "Learning rate high for the method and model size.",
          "QLoRA (Dettmers et al. 2023, appendix B) used 2e-4 for 7B/13B and 1e-4 for 33B/65B; full fine-tunes of 7B+ models "
-         "(Alpaca, Llama-2-chat) use ~2e-5. Model size is read from the model name (70B, 6B, gpt2). Seed 003 ran a 70B LoRA at 2e-4, "
-         "2x its successful runs. Error at 3x the limit.", _lr_high),
+         "(Alpaca, Llama-2-chat) use ~2e-5. Model size is read from the model name (70B, 6B, gpt2). One 70B LoRA run at 2e-4, "
+         "2x its successful runs, overfitted. Error at 3x the limit.", _lr_high),
     Rule("TG502", "no-warmup-high-lr", W, "No warmup with a high learning rate.",
          "Adam's first updates are the largest of the run (its second-moment estimates start at zero); without warmup a high LR can "
-         "wreck the pretrained weights in the first steps. Seed 004 fixed early instability by extending warmup; HF's cosine/linear "
+         "wreck the pretrained weights in the first steps. One unstable run fixed its early blow-ups by extending warmup; HF's cosine/linear "
          "schedules take warmup_steps or warmup_ratio. A DeepSpeed scheduler's warmup_num_steps counts (it is the one that runs).", _no_warmup),
     Rule("TG503", "no-weight-decay", I, "No weight decay over a multi-epoch run.",
-         "weight_decay defaults to 0.0 in TrainingArguments. Seeds 000/001's V2 raised it 0.0 -> 0.1 and seed 003 judged 0.01 too weak "
-         "for 100 epochs. Informational: decay is one lever, early stopping is the stronger one.", _weight_decay),
+         "weight_decay defaults to 0.0 in TrainingArguments. Two fine-tunes that memorised were fixed by raising it 0.0 -> 0.1, and 0.01 proved "
+         "too weak over 100 epochs. Informational: decay is one lever, early stopping is the stronger one.", _weight_decay),
     Rule("TG601", "grad-clipping-off", W, "Gradient clipping turned off.",
          "max_grad_norm defaults to 1.0 in TrainingArguments; 0 or null disables clipping, and under DeepSpeed gradient_clipping: 0 "
-         "does the same. Seed 004 added clipping at 1.0 among the changes that ended its divergence.", _no_clipping),
+         "does the same. One diverging run added clipping at 1.0 among the changes that ended its divergence.", _no_clipping),
     Rule("TG701", "batch-changed-after-oom", W, "The effective batch changed silently (an OOM retry).",
          "Cutting the per-device batch after an OOM without raising gradient accumulation changes the effective batch, and with it the "
-         "gradient noise, the steps per epoch and the LR that suits the run. Seed 002 went 32 -> 16 after an OOM and then blamed "
+         "gradient noise, the steps per epoch and the LR that suits the run. One run went 32 -> 16 after an OOM and then blamed "
          "instability on the smaller batch. Found in comments or notes that mention OOM, or in files that disagree on the batch.", _batch_changed),
 )
 

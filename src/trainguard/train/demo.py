@@ -1,18 +1,18 @@
-"""Returns the demo's outcome: the seeds' story replayed in about a minute on a CPU.
+"""Returns the demo's outcome: a common overfitting fine-tune and the guarded one, in about a minute on a CPU.
 
 A tiny GPT-2 is trained *from scratch* (a tokenizer trained locally on the
 bundled Q&A, nothing downloaded) twice, one bar each:
 
-1. **V1**, the config the seeds started from (seed 003): constant LR, no
+1. **The common config** (``V1`` below), as many real fine-tunes start: constant LR, no
    warmup, dropout 0, weight decay 0, many epochs, no early stopping. The
    guard rides along as a *shadow*: it records where it would have stopped
    but lets the run go on, so the demo can show the whole overfitting curve
    and score the guard's decision against it (the eval loss it would have
    kept against the run's best, and the steps it would have saved).
-2. **V2**, trainguard's defaults (warmup + cosine, weight decay 0.1, dropout
+2. **trainguard's defaults** (``V2``: warmup + cosine, weight decay 0.1, dropout
    0.1, eval == save steps, best model at the end) with the guard in charge.
 
-Then the comparison table, the terminal report of V1's diagnosis, and where
+Then the comparison table, the terminal report of the first run's diagnosis, and where
 the markdown/HTML reports and the saved best model are.
 """
 
@@ -26,7 +26,7 @@ from typing import Any
 
 from .config import TrainConfig
 
-# The V1 of seed 003, scaled to a 2-layer GPT-2 and 270 Q&A pairs: LR constant and high,
+# A 70B LoRA run's overfitting config, scaled to a 2-layer GPT-2 and 270 Q&A pairs: LR constant and high,
 # no warmup, no dropout, no weight decay, and far more epochs than the data supports.
 V1: dict[str, Any] = dict(
     lr_scheduler_type="constant", warmup_ratio=0.0, weight_decay=0.0, dropout=0.0, num_train_epochs=15,
@@ -34,6 +34,8 @@ V1: dict[str, Any] = dict(
 )
 # V2 changes only what the defaults change; the epoch budget stays, so the guard has something to save.
 V2: dict[str, Any] = dict(num_train_epochs=15, epoch_cap=100)
+# What the user reads: the two runs' names (also their output folders, lower-cased, first word).
+LABELS = ("Unguarded (common config: constant LR, no warmup, no dropout)", "Guarded (trainguard defaults)")
 COMMON: dict[str, Any] = dict(
     method="full",  # from scratch: there is no pretrained base for an adapter to adapt
     learning_rate=6e-3, block_size=128, per_device_train_batch_size=8, gradient_accumulation_steps=1,
@@ -89,7 +91,7 @@ def shadow_guard() -> Any:
 
 
 def run_demo(out: Path, *, console: Any, v1_epochs: float | None = None, quick: bool = False) -> list[DemoRun]:
-    """Train V1 (shadow-guarded) then V2 (guarded) into ``out``; returns both runs."""
+    """Train the common config (shadow-guarded) then trainguard's defaults (guarded) into ``out``; returns both runs."""
     import torch
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -110,12 +112,12 @@ def run_demo(out: Path, *, console: Any, v1_epochs: float | None = None, quick: 
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                         console=console)
     with progress:
-        for label, extra, shadow in (("V1 (seed 003 config)", dict(V1, num_train_epochs=epochs), True),
-                                     ("V2 (trainguard defaults)", dict(V2, num_train_epochs=epochs), False)):
+        for label, extra, shadow in ((LABELS[0], dict(V1, num_train_epochs=epochs), True),
+                                     (LABELS[1], dict(V2, num_train_epochs=epochs), False)):
             cfg = TrainConfig(**common, **extra, output_dir=str(out / label.split()[0].lower()), run_name=label)
             sg = shadow_guard() if shadow else None
             t0 = time.perf_counter()
-            res = train(cfg, console=console, progress=progress, label=f"{label:<26}",
+            res = train(cfg, console=console, progress=progress, label=f"{label.split(' (')[0]:<10}",
                         extra_callbacks=[sg] if sg is not None else None)
             runs.append(DemoRun(label, res, time.perf_counter() - t0, getattr(sg, "would_stop", None)))
     return runs
@@ -137,7 +139,7 @@ def summary_table(runs: list[DemoRun]) -> Any:
     """The side-by-side table: steps, best and final eval, who stopped it, compute saved."""
     from rich.table import Table
 
-    table = Table(title="V1 vs V2 on the same data and budget", title_justify="left")
+    table = Table(title="The common config against trainguard's defaults, same data and budget", title_justify="left")
     table.add_column("")
     for r in runs:
         table.add_column(r.label, justify="right")
@@ -172,16 +174,17 @@ def summary_table(runs: list[DemoRun]) -> Any:
 
 
 def show(runs: list[DemoRun], out: Path, console: Any) -> None:
-    """Print the table, V1's diagnosis and where everything was written."""
+    """Print the table, the unguarded run's diagnosis and where everything was written."""
     console.print()
     console.print(summary_table(runs))
     v1 = runs[0]
     if v1.shadow_stop:
-        console.print(f"[bold]guard on V1[/]: would have stopped at step {v1.shadow_stop[0]}: {v1.shadow_stop[1]}")
+        console.print(f"[bold]the guard, riding along on the unguarded run[/]: would have stopped at step {v1.shadow_stop[0]}: "
+                      f"{v1.shadow_stop[1]}")
     if v1.result.diagnosis is not None:
         from ..report.terminal import print_report
 
-        console.rule("V1 diagnosis (what trainguard analyze says about it)")
+        console.rule("The unguarded run's diagnosis (what trainguard analyze says about it)")
         print_report(v1.result.diagnosis, console)
     console.rule("written")
     for r in runs:
@@ -190,4 +193,4 @@ def show(runs: list[DemoRun], out: Path, console: Any) -> None:
     console.print(f"reload the guarded best model: AutoModelForCausalLM.from_pretrained({str(runs[-1].result.output_dir)!r})")
 
 
-__all__ = ["COMMON", "V1", "V2", "DemoRun", "build_base", "dataset_path", "run_demo", "show", "summary_table"]
+__all__ = ["COMMON", "LABELS", "V1", "V2", "DemoRun", "build_base", "dataset_path", "run_demo", "show", "summary_table"]
