@@ -96,7 +96,11 @@ def outcome(result: Any, guard: Any) -> tuple[str, list[Any]]:
         head = f"trainguard: stopped by trainguard at step {step}{how}" + (f", {best}" if best else "") + report
         head += f"; exit code {code}"
         if code != 0 and not result.signals:
-            extra.append(Finding("crashed", Severity.CRITICAL, f"the command crashed while stopping (exit code {code}).",
+            extra.append(Finding("crashed", Severity.CRITICAL, f"The command crashed while stopping (exit code {code}).",
+                                 start_step=last, end_step=last, evidence={"exit_code": code}))
+        elif len(result.signals) > 1:  # it ignored SIGINT: it was killed, not stopped
+            extra.append(Finding("crashed", Severity.WARNING, f"The command ignored SIGINT and was ended with "
+                                 f"{result.signals[-1]} (exit code {code}): files it was writing may be incomplete.",
                                  start_step=last, end_step=last, evidence={"exit_code": code}))
         return head, extra
     if stop is not None:

@@ -140,7 +140,7 @@ class TrainguardLightningCallback(Callback):
         action = self.guard.log(trainer.global_step, epoch=trainer.current_epoch, **metrics)
         if action.save and self.save_best:
             path = self._folder(trainer) / "best.ckpt"
-            trainer.save_checkpoint(str(path))  # collective under DDP: every rank reaches it (same metrics)
+            trainer.save_checkpoint(str(path), weights_only=False)  # resumable; collective under DDP: every rank reaches it (same metrics)
             self.best_path = path
             self._events.emit("checkpoint", step=trainer.global_step, path=str(path), best=True)
         self._apply(action, trainer)
@@ -158,7 +158,7 @@ class TrainguardLightningCallback(Callback):
         self.stop_action = action
         trainer.should_stop = True
         self.last_path = self._folder(trainer) / "last.ckpt"
-        trainer.save_checkpoint(str(self.last_path))
+        trainer.save_checkpoint(str(self.last_path), weights_only=False)  # resumable: optimizer and loops too
         if trainer.is_global_zero:
             log.warning("trainguard: %s", action.reason)
             if self._stops is not None:
