@@ -170,8 +170,9 @@ class MlflowSink:
             if b is not None:
                 tags[f"{TAG_PREFIX}best_step"] = str(b.step)
                 tags[f"{TAG_PREFIX}best_value"] = f"{b.value:.6g}"
-            if action.stop:
-                tags[f"{TAG_PREFIX}stopped_at"] = str(action.step)
+            if action.stop:  # the first stop: a loop that keeps logging after it does not move it
+                first = getattr(guard, "stopped", None) or action
+                tags[f"{TAG_PREFIX}stopped_at"] = str(first.step)
             mlflow.set_tags(tags)
             mlflow.log_metric("trainguard_action", self._CODES.get(action.kind, 0), step=int(action.step))
         except Exception as e:
