@@ -53,6 +53,35 @@ def test_bad_values_name_the_key(tmp_path, body, sets, key):
     assert "\n" not in str(e.value)
 
 
+@pytest.mark.parametrize(("body", "key", "words"), [
+    ("learning_rate: .inf\n", "learning_rate", "finite number"),
+    ("learning_rate: .nan\n", "learning_rate", "finite number"),
+    ("weight_decay: -.inf\n", "weight_decay", "finite number"),
+    ("max_steps: 1.0e+30\n", "max_steps", "(got 1e+30)"),
+    ("max_steps: 20000000000\n", "max_steps", "less than or equal to 1000000000"),
+    ("eval_steps: " + "9" * 5000 + "\n", None, "line 3: a number out of range"),
+])
+def test_out_of_range_values_are_refused_by_the_schema(tmp_path, body, key, words):
+    with pytest.raises(ConfigError) as e:
+        load_config(_yaml(tmp_path, "model: m\ndata: d.md\n" + body), env={})
+    assert e.value.key == key and words in str(e.value) and "\n" not in str(e.value)
+
+
+def test_typos_name_the_nearest_key_and_blame_where_they_came_from(tmp_path):
+    p = _yaml(tmp_path, "model: m\ndata: d.md\nlerning_rate: 1e-4\n")
+    with pytest.raises(ConfigError, match=r"unknown key 'lerning_rate'; did you mean `learning_rate`\?"):
+        load_config(p, env={})
+    ok = _yaml(tmp_path, "model: m\ndata: d.md\n")
+    with pytest.raises(ConfigError, match=r"^--set lora_rank: unknown key; did you mean `lora_r`\?$"):
+        load_config(ok, overrides=["lora_rank=8"], env={})
+    with pytest.raises(ConfigError, match=r"^--set learning_rate: learning_rate: Input should be a finite number"):
+        load_config(ok, overrides=["learning_rate=inf"], env={})
+    with pytest.raises(ConfigError, match="TRAINGUARD_LORA_RANK is not a config key; did you mean TRAINGUARD_LORA_R"):
+        load_config(ok, env={"TRAINGUARD_LORA_RANK": "8"})
+    # the prefix is shared with the CLI's own switches and with names nowhere near a key: those pass
+    assert load_config(ok, env={"TRAINGUARD_DEBUG": "1", "TRAINGUARD_NOTIFY": "json://x", "TRAINGUARD_ZZZ": "1"}).lora_r == 16
+
+
 def test_missing_data_and_block_size_caught_before_loading(tmp_path, tiny_model, qa_file):
     with pytest.raises(ConfigError, match="data: file not found") as e:
         check_inputs(TrainConfig(model=str(tiny_model), data=str(tmp_path / "nope.md")))
