@@ -160,6 +160,21 @@ def resolve(kind: np.ndarray, epoch: np.ndarray, bar_n: np.ndarray, bar_total: n
         # exact anchors fix steps/epoch, but not the grid between them (an eval-only anchor, say)
         L = _round_grid(slope * spe, spe * 0.01 / max(len(tr_idx) - 1, 1) + 0.5)
         L_how = "epoch increment x steps/epoch"
+    if L and L > 1 and len(anchors) and L_how != "tqdm counters":
+        # HF logs when global_step % logging_steps == 0: a counter read after a train line that is off that
+        # grid is a later refresh (buffered stdout), not the step; with most of them off, none is trusted
+        ex_tr_idx = np.flatnonzero(exact & trainlike)
+        off_grid = (bar_n[ex_tr_idx] % L != 0) & (bar_n[ex_tr_idx] != (planned or -1))
+        if off_grid.any() and 2 * int(off_grid.sum()) >= len(ex_tr_idx):
+            exact[:] = False
+            final_e = hints.final_epoch or (float(np.nanmax(epoch)) if np.isfinite(epoch).any() else None)
+            tot = planned or approx_total
+            if tot and final_e:
+                spe, how = tot / final_e, "planned steps / final epoch"
+                if abs(spe - round(spe)) < 0.02 * spe:
+                    spe = float(round(spe))
+            res.notes.append(f"hf_stdout: the tqdm counters after dict lines are off the {L}-step logging grid "
+                             "(later refreshes of a buffered bar), so steps come from the epochs")
     res.steps_per_epoch = spe
     if spe and not planned and hints.final_epoch:
         res.planned_steps = round(spe * hints.final_epoch)  # refined: runtime x steps/s is rounded
