@@ -48,7 +48,7 @@ def main() -> int:
             res = scan([str(tree)], jobs=jobs, html_dir=html, cache_dir=None)
             dt = time.perf_counter() - t0
             rate = len(res.runs) / dt
-            base = base or rate
+            base = base or rate or 1.0
             print(f"{jobs:>6} {len(res.runs):>6} {len(res.skipped):>8} {dt:>9.2f} {rate:>8.1f} {rate / base:>8.2f}x")
         cache = Path(tmp) / "cache"
         scan([str(tree)], jobs=max(a.jobs), cache_dir=cache)

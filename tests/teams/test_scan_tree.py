@@ -131,3 +131,34 @@ def test_html_index_renders_in_headless_chromium(site: dict[str, Any], tmp_path:
     assert 'data-index-ok="yes"' in body and 'data-charts-broken="0"' in body and "data-js-errors" not in body
     console = [ln for ln in dom.stderr.splitlines() if "CONSOLE" in ln or "Uncaught" in ln or "Refused to" in ln]
     assert not console, console
+
+
+def test_second_scan_reanalyzes_only_changed_runs(realruns: Path, tmp_path: Path) -> None:
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    picks = sorted(p for p in realruns.iterdir() if p.suffix == ".json")[:3]
+    for p in picks:
+        shutil.copy(p, tree / p.name)
+    cache = tmp_path / "cache"
+    first = json.loads(run_scan([str(tree), "--json", "-j", "1", "--cache", str(cache)])[1])
+    assert (first["analyzed"], first["from_cache"]) == (3, 0)
+    again = json.loads(run_scan([str(tree), "--json", "-j", "1", "--cache", str(cache)])[1])
+    assert (again["analyzed"], again["from_cache"]) == (0, 3) and again["runs"] == first["runs"]
+    changed = tree / picks[1].name
+    changed.write_text(changed.read_text(encoding="utf-8") + "\n", encoding="utf-8")
+    third = json.loads(run_scan([str(tree), "--json", "-j", "1", "--cache", str(cache)])[1])
+    assert (third["analyzed"], third["from_cache"]) == (1, 2)
+    assert not any(tree.rglob("*cache*")) and any(cache.iterdir())  # the cache lives outside the tree
+
+
+def test_analyze_never_imports_the_tracker_clients(realruns: Path) -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom typer.testing import CliRunner\nfrom trainguard.cli import app\n"
+            f"r = CliRunner().invoke(app, ['analyze', {str(sorted(realruns.glob('*.json'))[0])!r}, '--json'])\n"
+            "assert r.exit_code in (0, 1), r.output\n"
+            "print(sorted(m for m in ('mlflow', 'wandb', 'prometheus_client') if m in sys.modules))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stdout.strip().splitlines()[-1] == "[]"
