@@ -6,6 +6,7 @@ The front door is small: read a run, diagnose it, or guard one live.
 >>> run = trainguard.read_run("out/")            # doctest: +SKIP
 >>> diagnosis = trainguard.analyze(run)          # doctest: +SKIP
 >>> guard = trainguard.Guard()                   # doctest: +SKIP
+>>> html = trainguard.render_html(diagnosis)     # doctest: +SKIP
 
 Heavy libraries (torch, transformers, matplotlib) are never imported here.
 """
@@ -32,6 +33,20 @@ def read_run(path: Any, **kwargs: Any) -> Run:
     from .readers import read_run as _read_run
 
     return _read_run(path, **kwargs)
+
+
+def read_runs(path: Any, **kwargs: Any) -> list[Run]:
+    """Every run at ``path``: a folder of several runs, a log holding several restarts, or one run."""
+    from .readers import read_runs as _read_runs
+
+    return _read_runs(path, **kwargs)
+
+
+def render_html(diagnosis: Diagnosis, *, title: str | None = None) -> str:
+    """The self-contained HTML report of ``diagnosis`` as a string (plots inline; matplotlib imported here)."""
+    from .report.html import render_html as _render_html
+
+    return _render_html(diagnosis, title=title)
 
 
 def analyze(run_or_path: Any, **kwargs: Any) -> Diagnosis:
@@ -66,4 +81,6 @@ __all__ = [
     "__version__",
     "analyze",
     "read_run",
+    "read_runs",
+    "render_html",
 ]

@@ -333,8 +333,8 @@ def render_html(diagnosis: Diagnosis, *, title: str | None = None) -> str:
         ("config", "Config", _config(d)),
         ("log", "How the log was read", _how_read(d)),
     ]
-    nav = "".join(f'<a href="#{sid}">{title}</a>' for sid, title, _ in sections)
-    body = "".join(f'<section id="{sid}"><h2>{title}</h2>{content}</section>' for sid, title, content in sections)
+    nav = "".join(f'<a href="#{sid}">{head}</a>' for sid, head, _ in sections)
+    body = "".join(f'<section id="{sid}"><h2>{head}</h2>{content}</section>' for sid, head, content in sections)
     sources = ", ".join(run.sources) or "—"
     now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     return (
