@@ -27,6 +27,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -242,6 +244,35 @@ def policy_from_env() -> Any:
     return Policy(stop_on=codes, alert_only=bool(d.get("alert_only", False)))
 
 
+class RunChannel:
+    """``trainguard run``'s side: the stop file and events file for the child's callback, in a private temp folder."""
+
+    def __init__(self) -> None:
+        self.dir = Path(tempfile.mkdtemp(prefix="trainguard-run-"))
+        self.stop_file = self.dir / "stop"
+        self.events_file = self.dir / "events.jsonl"
+        self.events_file.touch()
+        self.reader = EventReader(self.events_file)
+
+    def env(self, guard: Any) -> dict[str, str]:
+        import trainguard
+
+        policy = getattr(guard, "policy", None)
+        stop_on = sorted(getattr(policy, "stop_on", ()) or ())
+        return {
+            ENV_STOP_FILE: str(self.stop_file),
+            ENV_EVENTS: str(self.events_file),
+            ENV_POLICY: json.dumps({"stop_on": ",".join(stop_on) if stop_on else None,
+                                            "alert_only": bool(getattr(policy, "is_alert_only", False))}),
+            ENV_RUN_NAME: str(getattr(getattr(guard, "run", None), "name", "") or ""),
+            ENV_PARENT: "run",
+            ENV_HOME: str(Path(trainguard.__file__).resolve().parents[1]),
+        }
+
+    def close(self) -> None:
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
 # Codes the sinks judge themselves (the Policy does not know them): ``--stop-on stall``.
 SINK_CODES = ("stall",)
 
@@ -251,6 +282,7 @@ __all__ = [
     "ENV_STOP_FILE",
     "EventReader",
     "EventWriter",
+    "RunChannel",
     "StopWatch",
     "acknowledged",
     "clear",

@@ -41,28 +41,24 @@ it died of a signal N, ``128 + N`` (130 SIGINT, 143 SIGTERM, 137 SIGKILL);
 
 from __future__ import annotations
 
-import codecs
 import contextlib
-import json
 import os
-import queue
 import select
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
 from . import control
+from .control import RunChannel
 from .feed import LineFeed
 from .heartbeat import LiveView
+from .parser_thread import ParserThread
 from .resources import ResourceMonitor
 from .signals import (
     SignalLadder,
@@ -77,7 +73,6 @@ from .signals import (
 EXIT_CANNOT_RUN = 126
 EXIT_NOT_FOUND = 127
 _CHUNK = 65536
-_QUEUE_BYTES = 1 << 20  # at most 1 MB of output waits for the parser; beyond that, parsing is skipped
 BOOTSTRAP = Path(__file__).resolve().parent / "bootstrap"
 
 
@@ -106,106 +101,6 @@ class ProcessResult:
         return self.stop is not None
 
 
-class _Channel:
-    """The stop file and events file shared with the callback inside the child (a private temp folder)."""
-
-    def __init__(self) -> None:
-        self.dir = Path(tempfile.mkdtemp(prefix="trainguard-run-"))
-        self.stop_file = self.dir / "stop"
-        self.events_file = self.dir / "events.jsonl"
-        self.events_file.touch()
-        self.reader = control.EventReader(self.events_file)
-
-    def env(self, guard: Any) -> dict[str, str]:
-        import trainguard
-
-        policy = getattr(guard, "policy", None)
-        stop_on = sorted(getattr(policy, "stop_on", ()) or ())
-        return {
-            control.ENV_STOP_FILE: str(self.stop_file),
-            control.ENV_EVENTS: str(self.events_file),
-            control.ENV_POLICY: json.dumps({"stop_on": ",".join(stop_on) if stop_on else None,
-                                            "alert_only": bool(getattr(policy, "is_alert_only", False))}),
-            control.ENV_RUN_NAME: str(getattr(getattr(guard, "run", None), "name", "") or ""),
-            control.ENV_PARENT: "run",
-            control.ENV_HOME: str(Path(trainguard.__file__).resolve().parents[1]),
-        }
-
-    def close(self) -> None:
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-
-class _Parser(threading.Thread):
-    """Parses output and applies callback events on its own thread, so the tee never waits for it.
-
-    Every ``guard.log`` call happens here (one thread touches the Guard).
-    Output chunks wait in a bounded queue; a chunk that finds it full is
-    skipped (counted) and the parser restarts at the next line.
-    """
-
-    _END = object()
-
-    def __init__(self, feed: LineFeed, on_event: Callable[[dict[str, Any]], None]) -> None:
-        super().__init__(name="trainguard-parse", daemon=True)
-        self.feed = feed
-        self.on_event = on_event
-        self.parse_output = True
-        self.skipped = 0
-        self.error: BaseException | None = None
-        self._q: queue.Queue[Any] = queue.Queue()
-        self._waiting = 0  # bytes queued, bounded by _QUEUE_BYTES
-        self._count_lock = threading.Lock()
-        self._events: deque[dict[str, Any]] = deque()
-        self._gap = False
-        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-
-    def put_output(self, data: bytes) -> None:
-        if not self.parse_output:
-            return
-        with self._count_lock:
-            full = self._waiting + len(data) > _QUEUE_BYTES
-            if not full:
-                self._waiting += len(data)
-        if full:
-            self.skipped += len(data)
-            self._gap = True
-            return
-        self._q.put_nowait((self._gap, data))
-        self._gap = False
-
-    def put_events(self, events: list[dict[str, Any]]) -> None:
-        self._events.extend(events)
-
-    def finish(self) -> None:
-        self._q.put(self._END)
-        self.join()
-
-    def run(self) -> None:
-        try:
-            while True:
-                while self._events:
-                    self.on_event(self._events.popleft())
-                try:
-                    item = self._q.get(timeout=0.05)
-                except queue.Empty:
-                    continue
-                if item is self._END:
-                    break
-                gap, data = item
-                with self._count_lock:
-                    self._waiting -= len(data)
-                if gap:  # bytes were skipped: restart at a line boundary
-                    self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-                    self.feed.restart_line()
-                self.feed.feed(self._decoder.decode(data))
-            while self._events:
-                self.on_event(self._events.popleft())
-            self.feed.feed(self._decoder.decode(b"", final=True))
-            self.feed.close()
-        except BaseException as e:  # reported by the supervisor; the tee goes on
-            self.error = e
-
-
 def run_command(cmd: Sequence[str], guard: Any, *, grace_s: float = 30.0, out: IO[bytes] | None = None,
                 log_file: IO[bytes] | None = None, monitor: ResourceMonitor | None = None,
                 fmt: str | None = None, on_action: Callable[[Any], None] | None = None,
@@ -230,7 +125,7 @@ def run_command(cmd: Sequence[str], guard: Any, *, grace_s: float = 30.0, out: I
                       live=live, stop_on_stall=stop_on_stall, on_stall=on_stall)
     child_env = dict(os.environ if env is None else env)
     child_env.setdefault("PYTHONUNBUFFERED", "1")
-    channel = _Channel() if instrument else None
+    channel = RunChannel() if instrument else None
     if channel is not None:
         child_env.update(channel.env(guard))
         paths = [str(BOOTSTRAP)] + [p for p in child_env.get("PYTHONPATH", "").split(os.pathsep) if p]
@@ -266,7 +161,7 @@ class _Supervisor:
         self.monitor, self.on_action, self._say, self.poll_s = monitor, on_action, say, poll_s
         self.live, self.stop_on_stall, self.on_stall = live, stop_on_stall, on_stall
         self.result = ProcessResult(exit_code=0, returncode=None)
-        self.channel: _Channel | None = None
+        self.channel: RunChannel | None = None
         self.ladder: SignalLadder | None = None
         self.early: list[signal.Signals] = []
         self.last_byte = b"\n"
@@ -275,7 +170,7 @@ class _Supervisor:
         self.finish_deadline: float | None = None
         self._lock = threading.Lock()
         self.feed = LineFeed(guard, monitor=monitor, fmt=fmt, on_action=self.acted)
-        self.parser = _Parser(self.feed, self._event)
+        self.parser = ParserThread(self.feed, self._event)
 
     # -- messages and actions ------------------------------------------------
     def say(self, text: str) -> None:
