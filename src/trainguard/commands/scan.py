@@ -26,16 +26,19 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def scan(
         roots: list[str] = typer.Argument(..., help="Folders, log files, mlruns/ stores, W&B folders, or an MLflow "
-                                          "tracking URI (http://..., sqlite:///...).", show_default=False),
+                                          "tracking URI (http://..., sqlite:///...).", show_default=False,
+                                          metavar="ROOT_OR_URI"),
         experiment: list[str] = typer.Option([], "--experiment", "-e", help="MLflow experiment name (repeatable; "
-                                             "default: every experiment on the server)."),
-        jobs: int = typer.Option(0, "--jobs", "-j", min=0, help="Worker processes (default: all cores)."),
+                                             "default: every experiment on the server).", metavar="NAME"),
+        jobs: int = typer.Option(0, "--jobs", "-j", min=0, help="Worker processes (default: all cores).",
+                               show_default=False, metavar="N"),
         as_json: bool = typer.Option(False, "--json", help="Print one JSON summary per run (plus skips and totals)."),
-        html: Path | None = typer.Option(None, "--html", help="Write a sortable index page and one report per run into DIR."),
+        html: Path | None = typer.Option(None, "--html", help="Write a sortable index page and one report per run into DIR.",
+                                           metavar="DIR"),
         write_back: bool = typer.Option(False, "--write-back", help="Set trainguard.* tags and log the HTML report "
                                         "as an artifact on each MLflow run."),
         cache: Path | None = typer.Option(None, "--cache", help="Cache folder (default $TRAINGUARD_CACHE_DIR or "
-                                          "~/.cache/trainguard/scan); only changed runs are re-analyzed."),
+                                          "~/.cache/trainguard/scan); only changed runs are re-analyzed.", metavar="DIR"),
         no_cache: bool = typer.Option(False, "--no-cache", help="Analyze every run again and keep no cache."),
     ) -> None:
         """Find and diagnose every run under folders and on MLflow servers; write a fleet index."""
