@@ -211,10 +211,10 @@ def resolve(kind: np.ndarray, epoch: np.ndarray, bar_n: np.ndarray, bar_total: n
             err = spe * max(0.005, 5e-4 * e) + 0.5
             if tl_l[i]:
                 cand = prev + step_L
-                if abs(cand - x) <= err:
+                snap = round(x / step_L) * step_L
+                if abs(cand - x) <= err or snap == cand:  # the next grid point, and the nearest one to the epoch
                     s = cand
                 else:
-                    snap = round(x / step_L) * step_L
                     s = snap if abs(snap - x) <= err else round(x)
             else:
                 s = prev if abs(x - prev) <= err else round(x)
