@@ -144,3 +144,25 @@ def test_pathological_lines_do_not_hang(tmp_path: Path) -> None:
     f.write_text(good + nasty * 3 + spaces + numbers + good.replace("step 1", "step 4"))
     [run] = read_runs(f)
     assert run.train_loss.steps.tolist()[0] == 1 and run.train_loss.steps.tolist()[-1] == 4
+
+
+def test_over_long_line_is_skipped_with_a_note_and_the_rest_read(tmp_path: Path) -> None:
+    """Issue 12: one 256 KB line of ``step 1 loss 0.5 ...`` took 50 s; now it is skipped, said, and the log still reads."""
+    f = tmp_path / "train.log"
+    long_line = "step 1 loss 0.5 " * (256 * 1024 // 16)
+    f.write_text(f"step 10 loss 2.0\n{long_line}\nstep 20 loss 1.5\nstep 30 loss 1.25\n")
+    run = text.read(f)
+    assert run.history["train_loss"].steps.tolist() == [10, 20, 30]
+    assert run.history["train_loss"].values.tolist() == [2.0, 1.5, 1.25]
+    note = next(n for n in run.notes if "longer than" in n)
+    assert "1 line(s) longer than 8 KB skipped" in note and "line 2" in note
+
+
+def test_long_line_under_the_cap_reads_its_first_pairs(tmp_path: Path) -> None:
+    """A line just under the cap is still a record (the shape regex is built in one linear pass)."""
+    f = tmp_path / "train.log"
+    f.write_text("step 1 loss 0.5 lr 0.001 " * 300 + "\nstep 2 loss 0.25 lr 0.001\n")
+    run = text.read(f)
+    assert run.history["train_loss"].steps.tolist() == [1, 2]
+    assert run.history["train_loss"].values.tolist() == [0.5, 0.25]
+    assert not any("longer than" in n for n in run.notes)

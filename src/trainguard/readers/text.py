@@ -83,12 +83,15 @@ class _State:
     per_epoch_counter: str | None = None
     percent: bool = False
     notes: list[str] = field(default_factory=list)
+    long_lines: int = 0
+    long_note: int = -1  # index of the long-line note in ``notes``
 
 
 # Atomic: a shape regex chains many numbers, and a backtracking number pattern
 # (``\d+\.?\d*``) would make a near-miss line cost exponential time.
 _NUM_RX = r"(?>[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?|[-+]?(?i:nan|inf(?:inity)?))"
 _MRU = 16  # line shapes remembered (a log repeats a handful: train, eval, noise)
+MAX_LINE = 8192  # a metric line is a few hundred bytes; a longer one is a dump (and would cost a huge shape regex)
 
 
 def _blank(m: re.Match[str]) -> str:
@@ -121,10 +124,14 @@ class LineParser:
     def __init__(self) -> None:
         self.s = _State()
         self.lineno = 0
+        self._first_long = (0, 0)
         self._mru: list[tuple[re.Pattern[str], _Plan | None]] = []
 
     def parse(self, raw: str) -> Record | None:
         self.lineno += 1
+        if len(raw) > MAX_LINE:
+            self._long_line(len(raw))
+            return None
         line = raw.strip()
         if not line:
             return None
@@ -146,6 +153,20 @@ class LineParser:
             return None
         return self._apply(plan, m.groups())
 
+    def _long_line(self, size: int) -> None:
+        """Count a skipped over-long line in one note (the first line number and the cap, in plain words)."""
+        st = self.s
+        st.long_lines += 1
+        if st.long_note < 0:
+            st.long_note = len(st.notes)
+            st.notes.append("")
+            self._first_long = (self.lineno, size)
+        first, first_size = self._first_long
+        st.notes[st.long_note] = (
+            f"{st.long_lines} line(s) longer than {MAX_LINE // 1024} KB skipped (the first: line {first}, "
+            f"{first_size // 1024} KB); a metric line is far shorter"
+        )
+
     def _plan(self, line: str):  # type: ignore[no-untyped-def]
         """The number spans a record of ``line`` uses, and a function building its plan from group numbers."""
         anchors = list(_ANCHOR.finditer(line))
@@ -157,9 +178,11 @@ class LineParser:
                 epoch_m = epoch_m or m
             elif step_m is None or _STEP_KW.index(_kw(m)) < _STEP_KW.index(_kw(step_m)):
                 step_m = m
-        rest = line
-        for m in anchors:  # same-length blanking keeps positions valid in ``line``
-            rest = rest[: m.start()] + " | ".ljust(m.end() - m.start()) + rest[m.end() :]
+        pieces, pos = [], 0
+        for m in anchors:  # same-length blanking keeps positions valid in ``line``; one join: linear
+            pieces += [line[pos : m.start()], " | ".ljust(m.end() - m.start())]
+            pos = m.end()
+        rest = "".join([*pieces, line[pos:]])
         kvs = list(_KV.finditer(rest))
         if not kvs:
             return [], None
@@ -287,17 +310,23 @@ def _shape_regex(line: str, used: list[tuple[int, int]]) -> tuple[re.Pattern[str
     """A regex matching ``line`` with every number generalised, capturing the ``used`` spans (group index per span)."""
     parts: list[str] = []
     group_of: dict[tuple[int, int], int] = {}
-    cuts = sorted(set(used))
-    for m in re.finditer(_NUM_RX, line):
-        if not any(a < m.end() and m.start() < b for a, b in cuts):
-            cuts.append(m.span())
+    wanted = set(used)
+    spans = sorted(wanted)  # disjoint, so sorted by start is sorted by end too
+    cuts = list(spans)
+    j = 0
+    for m in re.finditer(_NUM_RX, line):  # one merge pass: linear in the line (issue 12 was quadratic here)
+        a, b = m.span()
+        while j < len(spans) and spans[j][1] <= a:
+            j += 1
+        if j == len(spans) or spans[j][0] >= b:
+            cuts.append((a, b))
     cuts.sort()
     pos = 0
     for a, b in cuts:
         if a < pos:
             continue
         parts.append(re.escape(line[pos:a]))
-        if (a, b) in used:
+        if (a, b) in wanted:
             group_of[(a, b)] = len(group_of)
             parts.append(f"({_NUM_RX})")
         else:
