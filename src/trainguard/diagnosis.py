@@ -92,6 +92,12 @@ class Diagnosis:
         top = sorted(self.findings, key=lambda f: (-f.severity.rank, f.start_step or 0))[0]
         return top.message
 
+    def _repr_html_(self) -> str:
+        """In a notebook: the HTML report's summary and loss plot (``report/notebook.py``), not a dataclass repr."""
+        from .report.notebook import notebook_html
+
+        return notebook_html(self)
+
     def metrics_summary(self) -> dict[str, dict[str, Any]]:
         out: dict[str, dict[str, Any]] = {}
         for name, s in self.run.history.items():
