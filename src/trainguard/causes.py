@@ -203,11 +203,19 @@ def _leakage(run: Run, fast: list[Finding], memorized: bool, has_eval: bool) -> 
     )
 
 
+def _is_lora(cfg: Any) -> bool:
+    """LoRA unless the config says full fine-tuning: a trainguard config carries lora_r even with method: full."""
+    kind = str(cfg.get("finetuning_type") or cfg.get("method") or "").lower()
+    if kind in ("full", "freeze"):
+        return False
+    return bool(cfg.uses_lora or "lora_dropout" in cfg)
+
+
 def _regularisation(run: Run, by: dict[str, list[Finding]], best: Best | None, waste: Waste | None, unknowns: list[str]) -> list[Cause]:
     cfg = run.config
     out: list[Cause] = []
     codes = [c for c in ("overfitting", "memorization", "eval_metric_explosion") if c in by]
-    lora = cfg.uses_lora or "lora_dropout" in cfg
+    lora = _is_lora(cfg)
 
     # dropout
     if lora and cfg.num("lora_dropout") == 0:
@@ -266,10 +274,10 @@ def _regularisation(run: Run, by: dict[str, list[Finding]], best: Best | None, w
             limit = _LORA_LR_HIGH_BIG if (size or 0) >= 30 else _LORA_LR_HIGH
             long_run = (epochs or 0) >= _MANY_EPOCHS
             if lr_val > limit or (lr_val >= limit and long_run):
-                where = f"a {size:g}B model" if size else "LoRA"
+                where = f" on a {size:g}B model" if size else ""
                 out.append(Cause(
                     "Learning rate high for the setting",
-                    f"{_src(cfg, 'learning_rate')} with LoRA on {where}"
+                    f"{_src(cfg, 'learning_rate')} with LoRA{where}"
                     + (f" for {epochs:g} epochs" if epochs else "")
                     + f": QLoRA used 2e-4 up to 13B and 1e-4 for 33B–65B; at {lr_val:g} the adapters fit the training set fast.",
                     ["learning_rate"], _vals(cfg, "learning_rate", "model_name", "num_train_epochs"), codes, "possible",

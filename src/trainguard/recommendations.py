@@ -125,7 +125,7 @@ def recommend(
     if "No warmup" in titles:
         ws = _warmup_steps(run)
         add("warmup_steps", cfg.get("warmup_steps", 0), ws,
-            f"Warm the LR up over ~5% of the run ({ws} steps) so early updates do not overshoot.", HF if fw == "hf" else fw)
+            f"Warm the LR up over {_warmup_words(run, ws)} so early updates do not overshoot.", HF if fw == "hf" else fw)
     if "Tiny effective batch" in titles:
         ga = cfg.num("gradient_accumulation_steps") or 1
         add("gradient_accumulation_steps", int(ga), int(ga * 4), "4× the effective batch for smoother gradients, at the same memory.", HF if fw == "hf" else fw)
@@ -225,7 +225,7 @@ def _schedule(run: Run, lr: LRSchedule | None, causes: list[Cause], codes: set[s
         ws = cfg.num("warmup_steps")
         if not ws and not cfg.num("warmup_ratio"):
             w = _warmup_steps(run)
-            add("warmup_steps", cfg.get("warmup_steps", 0), w, f"A short warmup (~5% of the run, {w} steps) before the decay.", HF)
+            add("warmup_steps", cfg.get("warmup_steps", 0), w, f"A short warmup ({_warmup_words(run, w)}) before the decay.", HF)
 
 
 def _observed_eval_interval(run: Run) -> int | None:
@@ -244,6 +244,12 @@ def _run_steps(run: Run) -> int:
 
 def _warmup_steps(run: Run) -> int:
     return max(1, round(0.05 * _run_steps(run)))
+
+
+def _warmup_words(run: Run, ws: int) -> str:
+    """``~5% of the run (40 steps)``; a run too short for 5% to be a step says ``1 step`` and no percentage."""
+    steps = f"{ws} step{'' if ws == 1 else 's'}"
+    return f"~5% of the run ({steps})" if 0.05 * _run_steps(run) >= 1 else steps
 
 
 def _eval_interval_suggestion(run: Run) -> int:

@@ -61,7 +61,7 @@ def test_key_numbers_best_waste_lr() -> None:
 
 def test_phase_table_and_recommendations() -> None:
     out = text(build(seed003_run(), seed003_findings()))
-    for flag, name in (("green", "learning"), ("yellow", "divergence"), ("orange", "overfitting"), ("red", "memorization"), ("black", "dead")):
+    for flag, name in (("green", "learning"), ("yellow", "turning"), ("orange", "overfitting"), ("red", "memorization"), ("black", "dead")):
         assert any(flag in line and name in line for line in out.splitlines()), (flag, name)
     assert "early_stopping_patience = 3" in out
     assert "lora_dropout = 0.1" in out
