@@ -250,6 +250,8 @@ def _skip_reason(p: Path, tb: ModuleType | None) -> str | None:
     if name.startswith("."):
         return "hidden file"
     if name in _SKIP_NAMES:
+        if low.endswith((".md", ".txt")):
+            return "documentation or a requirements list, not a metrics log"
         return "a config or tokenizer file (configs are read as the run's settings, not as metrics)"
     if name in _NOT_HISTORY:
         return _NOT_HISTORY[name]
