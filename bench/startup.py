@@ -1,0 +1,62 @@
+"""Start-up time of the CLI, whole process, min of N: ``--help`` and ``analyze`` on a small trainer_state.json.
+
+Issue 14's targets: ``trainguard --help`` <= 0.15 s and ``analyze`` on a small
+``trainer_state.json`` <= 0.3 s. ``python -c pass`` and ``import numpy`` are
+printed beside them as the machine's own floor. ``--src DIR`` times another
+checkout's ``src`` in the same run (before/after).
+
+    .venv/bin/python bench/startup.py
+    .venv/bin/python bench/startup.py --src /tmp/old/src --src src
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PY = sys.executable
+TARGETS = {"trainguard --help": 0.15, "trainguard analyze trainer_state.json": 0.3}
+
+
+def _best(cmd: list[str], n: int, env: dict[str, str]) -> tuple[float, int]:
+    best, rc = float("inf"), 0
+    for _ in range(n):
+        t = time.perf_counter()
+        rc = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, check=False).returncode
+        best = min(best, time.perf_counter() - t)
+    return best, rc
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("-n", type=int, default=5, help="runs per row; the fastest is shown")
+    ap.add_argument("--src", type=Path, action="append", default=[], help="a src/ folder to time (repeatable)")
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory(prefix="tg-startup-") as tmp:
+        state = Path(tmp) / "trainer_state.json"
+        hist = [{"loss": 2.0 - i / 100, "step": 10 * i, "epoch": i / 50, "learning_rate": 1e-4} for i in range(1, 101)]
+        hist += [{"eval_loss": 2.1 - i / 60, "step": 100 * i, "epoch": i / 5} for i in range(1, 11)]
+        state.write_text(json.dumps({"log_history": hist, "global_step": 1000, "max_steps": 1000}))
+        print(f"{'command':42s} {'src':28s} {'seconds':>8s} {'target':>7s}")
+        base_env = dict(os.environ)
+        for name, cmd in (("python -c pass", [PY, "-c", "pass"]), ("python -c 'import numpy'", [PY, "-c", "import numpy"])):
+            s, _ = _best(cmd, args.n, base_env)
+            print(f"{name:42s} {'-':28s} {s:8.3f} {'':>7s}")
+        for src in args.src or [ROOT / "src"]:
+            env = dict(base_env, PYTHONPATH=str(src))
+            for name, cmd in (("trainguard --help", [PY, "-m", "trainguard.cli", "--help"]),
+                              ("trainguard analyze trainer_state.json", [PY, "-m", "trainguard.cli", "analyze", str(state), "--json"])):
+                s, rc = _best(cmd, args.n, env)
+                flag = "" if rc in (0, 1) else f"  (exit {rc})"
+                print(f"{name:42s} {str(src)[-28:]:28s} {s:8.3f} {TARGETS[name]:7.2f}{flag}")
+
+
+if __name__ == "__main__":
+    main()
