@@ -1,7 +1,14 @@
-"""Time every detector on a synthetic History of ~1M points (train loss, grad norm, LR, eval), printing a table.
+"""Time every detector and the whole diagnosis on synthetic runs, printing tables.
 
-Run: ``.venv/bin/python bench/detect_speed.py [points]``. The detectors must stay
-roughly O(n) / O(n log n): doubling the points should about double the time.
+Two shapes of run: a long one with sparse eval (one per 1,000 steps, ~1M
+train points by default) and an eval-heavy one (an eval every 10 steps, as in
+the 200 MB HF log of issue 14), where the per-eval-point work of the phases
+and the overfitting facts dominates. ``diagnose`` (detectors + phases +
+causes) is timed on a fresh Run each time, so no cached facts carry over.
+
+Run: ``.venv/bin/python bench/detect_speed.py [points] [eval-heavy points]``.
+Everything must stay roughly O(n) / O(n log n): doubling the points should
+about double the time.
 """
 
 from __future__ import annotations
@@ -15,8 +22,8 @@ from trainguard.detectors import modules, run_all
 from trainguard.run import History, Run, Series
 
 
-def make_run(n: int, seed: int = 0) -> Run:
-    """A long noisy fine-tune: warm-up + cosine LR, decaying loss with spikes, grad norm, one eval per 1000 steps."""
+def make_run(n: int, seed: int = 0, eval_every: int = 1000) -> Run:
+    """A long noisy fine-tune: warm-up + cosine LR, decaying loss with spikes, grad norm, an eval every ``eval_every`` steps."""
     rng = np.random.default_rng(seed)
     steps = np.arange(1, n + 1, dtype=np.int64)
     t = steps / n
@@ -25,7 +32,7 @@ def make_run(n: int, seed: int = 0) -> Run:
     warm = max(1, n // 50)
     lr = np.where(steps < warm, 3e-4 * steps / warm, 3e-4 * 0.5 * (1 + np.cos(np.pi * (steps - warm) / (n - warm))))
     gn = 1.5 * np.exp(-t) + rng.gamma(2, 0.1, n)
-    es = steps[::1000]
+    es = steps[eval_every - 1 :: eval_every]
     ev = 1.2 + 2.0 * np.exp(-5 * es / n) + 0.3 * np.maximum(0, es / n - 0.6) + rng.normal(0, 0.01, len(es))
     h = History({
         "train_loss": Series(steps, loss),
@@ -39,28 +46,38 @@ def make_run(n: int, seed: int = 0) -> Run:
     return run
 
 
-def main() -> None:
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000
+def _time(fn, *args):  # type: ignore[no-untyped-def]
+    t0 = time.perf_counter()
+    out = fn(*args)
+    return time.perf_counter() - t0, out
+
+
+def _case(title: str, n: int, eval_every: int) -> None:
+    from trainguard.diagnosis import diagnose
+
     rows = []
     for size in (n // 2, n):
-        run = make_run(size)
+        run = make_run(size, eval_every=eval_every)
         pts = run.history.total_points()
-        per = []
-        for m in modules():
-            t0 = time.perf_counter()
-            m.detect(run)
-            per.append((m.__name__.rsplit(".", 1)[-1], time.perf_counter() - t0))
-        t0 = time.perf_counter()
-        found = run_all(run)
-        total = time.perf_counter() - t0
-        rows.append((size, pts, total, per, len(found)))
-    print(f"{'train points':>12} {'all points':>11} {'run_all s':>10} {'findings':>9}")
-    for size, pts, total, _, nf in rows:
-        print(f"{size:>12,} {pts:>11,} {total:>10.3f} {nf:>9}")
-    print(f"\nper detector at {rows[-1][0]:,} train points (s):")
-    for name, sec in sorted(rows[-1][3], key=lambda r: -r[1]):
+        per = [(m.__name__.rsplit(".", 1)[-1], _time(m.detect, make_run(size, eval_every=eval_every))[0]) for m in modules()]
+        t_all, found = _time(run_all, make_run(size, eval_every=eval_every))
+        t_diag, _ = _time(diagnose, make_run(size, eval_every=eval_every))
+        rows.append((size, pts, len(run.history["eval_loss"]), t_all, t_diag, per, len(found)))
+    print(f"\n{title}")
+    print(f"{'train points':>12} {'eval points':>11} {'all points':>11} {'run_all s':>10} {'diagnose s':>11} {'findings':>9}")
+    for size, pts, ev, t_all, t_diag, _, nf in rows:
+        print(f"{size:>12,} {ev:>11,} {pts:>11,} {t_all:>10.3f} {t_diag:>11.3f} {nf:>9}")
+    print(f"per detector at {rows[-1][0]:,} train points (s, each on a fresh run):")
+    for name, sec in sorted(rows[-1][5], key=lambda r: -r[1])[:6]:
         print(f"  {name:<16} {sec:8.3f}")
-    print(f"\nscaling x2 points -> x{rows[1][2] / rows[0][2]:.2f} time")
+    print(f"scaling x2 points -> run_all x{rows[1][3] / rows[0][3]:.2f}, diagnose x{rows[1][4] / rows[0][4]:.2f}")
+
+
+def main() -> None:
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000
+    n_heavy = int(sys.argv[2]) if len(sys.argv) > 2 else 200_000
+    _case("sparse eval: one per 1,000 steps", n, 1000)
+    _case("eval-heavy: one eval per 10 steps", n_heavy, 10)
 
 
 if __name__ == "__main__":
