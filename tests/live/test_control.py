@@ -74,3 +74,15 @@ def test_only_the_folders_the_guard_forced_are_pruned_to_best_and_last(tmp_path:
     keep.on_save(80, folders[80], best=folders[40], delete=True)  # the stop: last
     assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint-40", "checkpoint-60", "checkpoint-80"]
     assert keep.deleted == [folders[20]]
+
+
+def test_a_trainer_whose_stdout_is_a_log_honours_the_stop_file_watch_writes_beside_it(tmp_path: Path) -> None:
+    """``python train.py > train.log`` + ``trainguard watch train.log``: the callback finds watch's request."""
+    log = tmp_path / "train.log"
+    code = ("import time; from trainguard.live.control import StopWatch; w = StopWatch.from_env(time.time() - 5); "
+            "print([str(p) for p in w.paths], w.requested())")
+    control.request_stop(control.stop_file_beside(log), "stall", by="trainguard watch")
+    with open(log, "wb") as out:
+        subprocess.run([sys.executable, "-c", code], stdout=out, check=True, timeout=60,
+                       env={k: v for k, v in os.environ.items() if k != control.ENV_STOP_FILE})
+    assert log.read_text().strip() == f"[{str(log) + '.trainguard-stop'!r}] True"
