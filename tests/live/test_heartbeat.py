@@ -61,6 +61,7 @@ def test_status_line_on_a_tty_heartbeat_in_a_log() -> None:
     line = log.getvalue()
     assert line.startswith("trainguard: step 60/800 (8%)") and line.endswith("\n")
     assert "best eval_loss 2.5 at step 40" in line and "ETA 5 min" in line
+    assert "stop rule: eval +4.0% above its best over the 1 evals since" in line  # the distance to the stop
     tty = io.StringIO()
     view = LiveView(guard, step_fn=lambda: 60, planned_fn=lambda: 800, stream=tty, tty=True, clock=clock)
     view.after_output(b"progress 12%\r")  # the job's own bar is on this line: never draw over it

@@ -191,23 +191,23 @@ class LiveView:
 
 
 def gate_text(guard: Any) -> str:
-    """How close the stop rule is to firing, in words, from the guard's state; "" when it cannot tell."""
+    """How close the stop rule is to firing, in words, from the guard's one overfitting verdict; "" when unknown."""
     try:
-        dist = guard.stop_distance()  # the judgement core's own account, when it offers one
-        if isinstance(dist, str):
-            return dist
-    except Exception:
-        pass
-    try:
-        t, p = guard.tracker, guard.policy
-        if not t.evals or t.best is None:
+        v = guard.verdict
+        v = v() if callable(v) else v
+        if v is None or getattr(v, "best_step", None) is None:
             return ""
-        worse, gate = 100 * t.worse_by(), 100 * p.gate(t)
-        if t.since_best == 0:
-            return "stop rule: the last eval is the best"
-        return (f"stop rule: {t.since_best} of {p.patience} evals without a new best, "
-                f"last eval {worse:.1f}% worse (stops past {gate:.1f}%)")
-    except Exception:  # the policy's internals changed: say nothing rather than something wrong
+        try:
+            from ..facts.overfit import ERROR_RISE
+
+            limit = f"; it stops past +{100 * ERROR_RISE:.0f}% held over several evals"
+        except ImportError:
+            limit = ""
+        if not v.evals_after or v.rise <= 0:
+            return f"stop rule: eval at its best (step {v.best_step})"
+        return (f"stop rule: eval {100 * v.rise:+.1f}% above its best over the {v.evals_after} evals since "
+                f"({v.z:.1f}x the noise){limit}")
+    except Exception:  # the judgement core changed its shape: say nothing rather than something wrong
         return ""
 
 
