@@ -25,6 +25,7 @@ def register(app: typer.Typer) -> None:
     @app.command(
         context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
         no_args_is_help=True,
+        options_metavar="[OPTIONS] -- COMMAND [ARGS]...",
     )
     @guarded
     def run(
