@@ -70,18 +70,35 @@ def patch_lightning(module: ModuleType) -> None:
         return
     original = cls.__init__
 
+    package = module.__name__.split(".")[0]  # lightning or pytorch_lightning: their Callback classes differ
+
     @functools.wraps(original)
     def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
-        kwargs["callbacks"] = with_lightning_callback(kwargs.get("callbacks"))
+        kwargs["callbacks"] = with_lightning_callback(kwargs.get("callbacks"), package=package)
         original(self, *args, **kwargs)
 
     setattr(__init__, _PATCHED, True)
     cls.__init__ = __init__
 
 
-def with_lightning_callback(callbacks: Any) -> list[Any]:
-    """``callbacks`` (None, one callback, or a list) plus a TrainguardLightningCallback unless one is there."""
+def with_lightning_callback(callbacks: Any, *, package: str = "lightning") -> list[Any]:
+    """``callbacks`` (None, one callback, or a list) plus a TrainguardLightningCallback unless one is there.
+
+    The callback subclasses ``lightning``'s Callback when that is installed; a
+    ``pytorch_lightning`` Trainer in the same environment would refuse it, so
+    then the job runs unguarded (the signal fallback still applies) and says so.
+    """
     from .lightning_callback import TrainguardLightningCallback
+
+    base = next((c.__module__.split(".")[0] for c in TrainguardLightningCallback.__mro__[1:]
+                 if c.__name__ == "Callback"), package)
+    if base != package:
+        import sys
+
+        print(f"trainguard: cannot attach to a {package} Trainer while the guard's callback is built on {base}; "
+              "this trainer is guarded by signals only", file=sys.stderr)
+        return [] if callbacks is None else callbacks if isinstance(callbacks, list) else list(
+            callbacks if isinstance(callbacks, tuple) else [callbacks])
 
     if callbacks is None:
         cbs: list[Any] = []
