@@ -28,6 +28,7 @@ from typing import Any
 from ..diagnosis import Diagnosis
 from ..run import EVAL_LOSS
 from . import _text as t
+from .patch import patch_blocks
 from .plots import FLAG_COLORS, best_point, build_plots, to_png
 
 RENDERED_MARKER = "· rendered"
@@ -184,7 +185,11 @@ def _cards(d: Diagnosis) -> str:
     if steps is not None:
         rt = t.hours(run.train_runtime / 3600) if run.train_runtime else "runtime unknown"
         cards.append(_card("steps", str(steps), f"{rt}; {t.gpus(run.gpus)}" + ("" if run.num_gpus or run.config.world_size else " assumed")))
-    return '<div class="cards">' + "".join(cards) + "</div>" if cards else ""
+    if not cards:
+        return ""
+    # as many columns as cards (up to 6): a fifth card never wraps onto a row of its own
+    cols = min(len(cards), 6)
+    return f'<div class="cards" style="grid-template-columns: repeat({cols}, minmax(0, 1fr))">' + "".join(cards) + "</div>"
 
 
 def _card(k: str, v: str, detail: str) -> str:
@@ -251,25 +256,6 @@ def _recommendations(d: Diagnosis) -> str:
     rows = [[_td(r.framework), f"<td><code>{e(r.key)}</code></td>", _td(r.current, "val"), _td(r.suggested, "val"), _td(r.reason, "msg")]
             for r in d.recommendations]
     return _table(["where", "key", "now", "change to", "why"], rows)
-
-
-def patch_blocks(d: Diagnosis) -> list[tuple[str, str, str]]:
-    """``(title, language, code)`` snippets: the diagnosis engineer's, else a plain key = value list per framework."""
-    if not d.recommendations:
-        return []
-    try:
-        from ..recommendations import code_blocks
-    except ImportError:
-        code_blocks = None
-    if code_blocks is not None:
-        try:
-            return list(code_blocks(d.recommendations))
-        except Exception:  # a bug there must not lose the whole report
-            pass
-    by: dict[str, list[str]] = {}
-    for r in d.recommendations:
-        by.setdefault(r.framework, []).append(f"{r.key} = {r.suggested!r}  # was {r.current!r}")
-    return [(fw, "text", "\n".join(lines)) for fw, lines in by.items()]
 
 
 def _patch(d: Diagnosis) -> str:

@@ -42,7 +42,8 @@ TRAIN_COLOR = "#1f77b4"
 EVAL_COLOR = "#d62728"
 _MAX_POINTS = 4000  # ~4x the pixels of a 10-inch figure at 100 dpi: more is invisible
 # Eval "metrics" that measure the machine, not the model: plotted nowhere.
-_NOT_QUALITY = ("_runtime", "_per_second", "_samples", "_steps")
+_NOT_QUALITY = ("_runtime", "_per_second", "_samples", "_steps", "_num_tokens", "_tokens_seen", "_flos", "_epoch",
+                "_mem", "_memory", "_time", "_seconds")  # bookkeeping the Trainer logs beside each eval, not quality
 
 
 @dataclass(frozen=True)
@@ -227,7 +228,11 @@ def lr_plot(d: Diagnosis) -> Plot | None:
         ax.plot(c.steps, c.values, linestyle=style, linewidth=1.6, color="#00897b" if style == "--" else "#f57c00", label=c.label)
     ax.set_ylabel("learning rate")
     ax.set_xlabel("step")
-    ax.ticklabel_format(axis="y", style="sci", scilimits=(-3, 3))
+    # every tick says its own value (2e-05, 0.0002): a shared "1e-3" multiplier is printed over the epoch axis
+    from matplotlib.ticker import FuncFormatter
+
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: "0" if v == 0 else f"{v:.2g}"))
+    _flat_axis_from_zero(ax, [v for v in ([lr.values] if len(lr) else []) + [c.values for c in curves]])
     title = "Learning rate: followed vs configured"
     if d.lr_schedule.matches is False:
         title += " (they differ)"
@@ -248,6 +253,32 @@ def lr_plot(d: Diagnosis) -> Plot | None:
     return Plot("lr", "Learning rate", fig, "; ".join(parts))
 
 
+def _flat_axis_from_zero(ax: Axes, series: list[np.ndarray]) -> None:
+    """A constant LR gets a 0-based axis: autoscaling a flat line zooms into nothing and prints an offset label.
+
+    Matplotlib scales a constant 1e-3 to 0.999e-3..1.001e-3 and writes a ``1e-3``
+    offset text that collides with the epoch axis above; from 0 to 1.2x the
+    value, the line sits where a reader expects it, with plain tick labels.
+    """
+    vals = np.concatenate([np.asarray(v, dtype=float) for v in series if len(v)]) if series else np.array([])
+    vals = vals[np.isfinite(vals)]
+    if not len(vals):
+        return
+    lo, hi = float(vals.min()), float(vals.max())
+    if hi > 0 and lo >= 0 and (hi - lo) <= 1e-6 * hi:
+        ax.set_ylim(0, hi * 1.2)
+
+
+def _log_ticks(ax: Axes, lo: float, hi: float) -> None:
+    """Several labelled ticks on a log axis that spans less than a decade (matplotlib would label one, or none)."""
+    from matplotlib.ticker import LogFormatterSciNotation, LogLocator
+
+    if hi / lo < 10:
+        ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        ax.yaxis.set_major_formatter(LogFormatterSciNotation(labelOnlyBase=False))
+        ax.yaxis.set_minor_formatter(LogFormatterSciNotation(labelOnlyBase=False, minor_thresholds=(0, 0)))
+
+
 def grad_norm_plot(d: Diagnosis) -> Plot | None:
     """Grad norm on a log scale (a collapse is a x1000 drop, invisible on a linear axis)."""
     g = d.run.history.get_series(GRAD_NORM).finite().sorted()
@@ -265,6 +296,7 @@ def grad_norm_plot(d: Diagnosis) -> Plot | None:
             ax.axvspan(f.start_step, f.end_step if f.end_step is not None else s[-1], color=color, alpha=0.10,
                        label=f.code.replace("_", " "))
     ax.set_yscale("log")
+    _log_ticks(ax, float(v.min()), float(v.max()))
     ax.set_ylabel("grad norm (log)")
     ax.set_xlabel("step")
     ax.set_title("Gradient norm", fontsize=12, loc="left")
