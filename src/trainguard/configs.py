@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError
+from .errors import ConfigError, InputError
 from .run import Run, RunConfig, Sourced
 
 # Framework key -> canonical key, for every flavour (HF names are mostly canonical already).
@@ -158,19 +158,20 @@ def _load_raw(path: Path) -> Any:
     except OSError as e:
         raise ConfigError(f"cannot read ({e.strerror or e})", path=path) from None
     if path.suffix.lower() in (".yaml", ".yml"):
-        import yaml
+        from ._yaml import load_yaml
 
-        try:
-            return yaml.safe_load(text)
-        except yaml.YAMLError as e:
-            mark = getattr(e, "problem_mark", None)
-            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-            problem = getattr(e, "problem", None) or str(e).splitlines()[0]
-            raise ConfigError(f"malformed YAML{where}: {problem}", path=path) from None
+        try:  # aliases bounded, nesting limited, absurd numbers named (see _yaml)
+            return load_yaml(text, path)
+        except InputError as e:
+            sep = " at " if e.problem.startswith("line ") else ": "
+            raise ConfigError(f"malformed YAML{sep}{e.problem}", path=path) from None
     try:
         return json.loads(text)
     except json.JSONDecodeError as e:
         raise ConfigError(f"malformed JSON at line {e.lineno}, column {e.colno}: {e.msg}", path=path) from None
+    except (RecursionError, ValueError) as e:  # 100k nested brackets; a 5,000-digit number
+        what = "too deeply nested" if isinstance(e, RecursionError) else f"a number out of range ({str(e).split(';')[0]})"
+        raise ConfigError(f"malformed JSON: {what}", path=path) from None
 
 
 def unwrap_wandb(d: Mapping[str, Any]) -> dict[str, Any] | None:
