@@ -140,11 +140,12 @@ def _parse_scalar(text: str) -> Any:
     PyYAML reads ``2e-5`` as a string (YAML 1.1 wants a dot); pydantic then
     converts it, so that case needs no help here.
     """
-    import yaml
+    from .._yaml import load_yaml
+    from ..errors import InputError
 
     try:
-        return yaml.safe_load(text) if text.strip() else text
-    except yaml.YAMLError:
+        return load_yaml(text, "value") if text.strip() else text
+    except InputError:  # not YAML (or an alias bomb): the schema then judges the raw string
         return text
 
 
