@@ -341,3 +341,11 @@ def test_html_injection_from_the_log_stays_text(d: Path) -> None:
     no_crash(tg("analyze", "x.jsonl", "--html", "r.html", cwd=d, timeout=60))
     html = (d / "r.html").read_text()
     assert evil not in html and "&lt;script&gt;alert(1)" in html
+
+
+def test_help_shows_whole_defaults_when_piped(d: Path) -> None:
+    for cmd in ("run", "watch", "analyze", "train"):
+        res = tg(cmd, "--help", cwd=d, env={"COLUMNS": ""})
+        out = res.stdout.decode("utf-8", "replace")
+        assert res.returncode == 0 and "Usage" in out
+        assert "…" not in out, out  # rich's ellipsis: a default or help text cut at 80 columns
