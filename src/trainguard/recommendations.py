@@ -37,6 +37,9 @@ CUSTOM = "custom"
 _HF_FORMATS = ("hf", "trainer", "llamafactory", "deepspeed", "trl", "axolotl")
 
 
+_HF_CONFIG_KEYS = ("per_device_train_batch_size", "eval_strategy", "evaluation_strategy", "save_strategy", "output_dir")
+
+
 def framework(run: Run) -> str:
     """``hf`` | ``lightning`` | ``custom``: whose vocabulary the recommendations use."""
     fw = str(run.config.get("framework") or "").lower()
@@ -44,6 +47,8 @@ def framework(run: Run) -> str:
     if "lightning" in fw or "lightning" in fmt:
         return "lightning"
     if any(k in fw for k in _HF_FORMATS) or any(k in fmt for k in _HF_FORMATS):
+        return "hf"
+    if any(k in run.config for k in _HF_CONFIG_KEYS):  # an HF Trainer's TensorBoard or text log: its config says so
         return "hf"
     if fw or fmt:
         return "custom"
@@ -160,7 +165,7 @@ def _stop_and_keep_best(run: Run, best: Best | None, add: Any, fw: str, n_after:
         return
     if fw == "custom":
         add("early_stopping", None, "stop after 3 evals without a new best val loss", f"{why}.", CUSTOM)
-        add("checkpoint", None, "save when val loss reaches a new best (nanoGPT: always_save_checkpoint=False)", "Keep the best, not the last, weights.", CUSTOM)
+        add("checkpoint", None, "save a checkpoint only when val loss reaches a new best (in nanoGPT: always_save_checkpoint=False)", "Keep the best, not the last, weights.", CUSTOM)
         return
     add("early_stopping_patience", cfg.get("early_stopping_patience"), 3,
         f"Stop after 3 evals without improvement: {why}. Needs load_best_model_at_end=True and metric_for_best_model.", ES)
