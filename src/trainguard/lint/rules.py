@@ -2,7 +2,7 @@
 
 Ids are API (``--ignore TG303``, CI scripts, ``# noqa``-style suppressions):
 never renumber one; retire an id rather than reuse it. Families:
-TG1xx DeepSpeed against TrainingArguments, TG2xx checkpoints and early
+TG0xx the keys themselves (unknown or misspelt), TG1xx DeepSpeed against TrainingArguments, TG2xx checkpoints and early
 stopping, TG3xx evaluation and run length, TG4xx LoRA, TG5xx learning rate
 and regularisation, TG6xx stability, TG7xx batch.
 
