@@ -73,7 +73,7 @@ def _scan(roots: list[str], experiments: list[str], jobs: int, as_json: bool, ht
         doc = {"schema": SCHEMA, "roots": roots, "runs": res.runs, "skipped": res.skipped, "totals": tot,
                "analyzed": res.analyzed, "from_cache": res.cached}
         sys.stdout.write(json.dumps(doc, indent=2, default=str) + "\n")
-    else:
+    elif res.runs:
         _print_table(res.runs, tot)
     _line(f"trainguard scan: {res.analyzed} analyzed, {res.cached} from the cache, {len(res.skipped)} skipped")
     if not res.runs:
