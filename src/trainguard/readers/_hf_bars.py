@@ -50,7 +50,7 @@ def bars(buf: bytes, closes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     slow = np.zeros(m, bool)
     arr = np.frombuffer(buf, np.uint8)
     start = closes + 1
-    rows = _windows(arr, start, _HEAD_W)
+    rows = windows(arr, start, _HEAD_W)
     idx = np.arange(m)
     col = np.arange(_HEAD_W)
     nb = ~_BLANK[rows]
@@ -62,16 +62,11 @@ def bars(buf: bytes, closes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     p = after.argmax(axis=1)  # the first non-digit after the percent digits
     pc = np.minimum(p + 1, _HEAD_W - 1)
     go &= after[idx, p] & (p - lead <= 3) & (p + 1 < _HEAD_W) & (rows[idx, p] == 37) & (rows[idx, pc] == 124)
-    find = buf.find
-    q = np.full(m, -1, np.int64)
-    for k, a in zip(np.flatnonzero(go).tolist(), (start + pc)[go].tolist(), strict=True):
-        e = find(b"|", a + 1, a + 1602)  # "[^|\\n]{0,1600}\\|"
-        if e >= 0 and find(b"\n", a + 1, e) < 0:
-            q[k] = e
+    q = _bar_ends(buf, arr, start + pc, go)
     go &= q >= 0
     if go.any():
         g = np.flatnonzero(go)
-        t = _windows(arr, q[g] + 1, _TAIL_W)
+        t = windows(arr, q[g] + 1, _TAIL_W)
         tn, tt, tslow = _tail(t)
         out_n[g], out_t[g] = tn, tt
         slow[g[tslow]] = True
@@ -84,13 +79,49 @@ def bars(buf: bytes, closes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return out_n, out_t
 
 
-def _windows(arr: np.ndarray, start: np.ndarray, w: int) -> np.ndarray:
-    """Rows of the ``w`` bytes from each start; bytes past the end read as NUL (which no part of a bar matches)."""
-    lo = int(start.min())
-    src = arr[lo:]
-    if int(start.max()) + w > len(arr):
-        src = np.concatenate([src, np.zeros(w, np.uint8)])
-    return np.lib.stride_tricks.sliding_window_view(src, w)[start - lo]
+def _bar_ends(buf: bytes, arr: np.ndarray, first: np.ndarray, go: np.ndarray) -> np.ndarray:
+    """Where each bar body ends (its closing ``|``, as ``[^|\\n]{0,1600}\\|`` finds it); ``-1`` for none or not ``go``.
+
+    A run's bars are all as wide as the terminal, so the width seen on the
+    first bars is checked for every row at once (that byte is ``|`` and none
+    before it is ``|`` or a newline); rows of another width use ``find``.
+    """
+    m = len(first)
+    q = np.full(m, -1, np.int64)
+    todo = np.flatnonzero(go)
+    find = buf.find
+    if len(todo) >= 8:
+        widths = [find(b"|", a + 1, a + 1602) - a for a in first[todo[:8]].tolist()]
+        w = max(set(widths), key=widths.count)
+        if 1 <= w <= 1601:
+            rows = windows(arr, first[todo] + 1, w)
+            ok = (rows[:, w - 1] == 124) & ~((rows[:, : w - 1] == 124) | (rows[:, : w - 1] == 10)).any(axis=1)
+            q[todo[ok]] = first[todo[ok]] + w
+            todo = todo[~ok]
+    for k, a in zip(todo.tolist(), first[todo].tolist(), strict=True):
+        e = find(b"|", a + 1, a + 1602)
+        if e >= 0 and find(b"\n", a + 1, e) < 0:
+            q[k] = e
+    return q
+
+
+def windows(arr: np.ndarray, start: np.ndarray, w: int) -> np.ndarray:
+    """Rows of the ``w`` bytes from each start; bytes past the end read as NUL (which no part of a bar matches).
+
+    Only the rows that run past the end are copied from a padded tail (a few
+    KB), never the buffer itself.
+    """
+    n = len(arr)
+    late = start + w > n
+    if not late.any():
+        return np.lib.stride_tricks.sliding_window_view(arr, w)[start]
+    out = np.zeros((len(start), w), np.uint8)
+    if not late.all():
+        out[~late] = np.lib.stride_tricks.sliding_window_view(arr, w)[start[~late]]
+    lo = int(start[late].min())
+    tail = np.concatenate([arr[lo:], np.zeros(w, np.uint8)])
+    out[late] = np.lib.stride_tricks.sliding_window_view(tail, w)[start[late] - lo]
+    return out
 
 
 def _tail(t: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -77,43 +77,51 @@ def _scan_fast(buf: bytes, base: int, scanned: Scanned, *, final: bool, start: i
     """
     n = len(buf)
     find = buf.find
-    opens: list[int] = []
-    closes: list[int] = []
-    used = n
-    last_j = -1  # the next "{" after the last dict kept: with none, its bar may still be coming
+    braces: list[int] = []
+    add = braces.append
     i = find(b"{", start)
-    while i >= 0:
-        if i + 1 >= n:
-            used = n if final else i
-            break
-        j = find(b"{", i + 1)
-        if buf[i + 1] == 39:  # "{'"
-            c = find(b"}", i + 2, i + MAX_DICT)
-            if c < 0:
-                if final or n - i >= MAX_DICT:
-                    return None  # a truncated dict: the exact loop counts it
-                used = i  # may complete with the next chunk
-                break
-            if 0 <= j < c:
-                return None  # a brace inside the dict
-            opens.append(i)
-            closes.append(c)
-            last_j = j
-        i = j
-    if not opens:
+    while i >= 0:  # the only per-brace Python: memchr from one "{" to the next
+        add(i)
+        i = find(b"{", i + 1)
+    if not braces:
+        return n
+    br = np.asarray(braces, np.int64)
+    arr = np.frombuffer(buf, np.uint8)
+    used = n
+    if br[-1] == n - 1:  # a "{" as the last byte: the exact loop stops there
+        used = n if final else n - 1
+        br_dicts = br[:-1]
+    else:
+        br_dicts = br
+    k_dict = np.flatnonzero(arr[br_dicts + 1] == 39) if len(br_dicts) else np.empty(0, np.int64)  # "{'"
+    if not len(k_dict):
         return used
+    o = br[k_dict]
+    c = _closes(buf, arr, o)
+    cut = np.flatnonzero(c < 0)
+    if len(cut):
+        i = int(o[cut[0]])
+        if final or n - i >= MAX_DICT:
+            return None  # a truncated dict: the exact loop counts it
+        used = i  # may complete with the next chunk
+        k_dict, o, c = k_dict[: cut[0]], o[: cut[0]], c[: cut[0]]
+        if not len(o):
+            return used
+    nxt = np.append(br, n + 1)[k_dict + 1]  # the next "{" after each dict
+    if (nxt < c).any():
+        return None  # a brace inside a dict
+    last_j = int(nxt[-1]) if nxt[-1] <= n else -1  # with no "{" after the last dict, its bar may still be coming
+    opens, closes = o.tolist(), c.tolist()
     bodies = [buf[a + 1 : b] for a, b in zip(opens, closes, strict=True)]
     if b"\n" in b"".join(bodies):
         return None  # a dict cut by a newline (truncated line): the exact loop counts it
-    o = np.asarray(opens, np.int64)
-    c = np.asarray(closes, np.int64)
     bar_n, bar_total = bars(buf, c)
     last = len(opens) - 1
     if bar_n[last] < 0 and not final and last_j < 0 and int(c[last]) + 1 + BAR_WINDOW > n:
         used = opens[last]  # the bar redrawn after the last dict may still be on its way
         o, c, bar_n, bar_total, bodies = o[:last], c[:last], bar_n[:last], bar_total[:last], bodies[:last]
     keep = np.ones(len(o), bool)
-    prev = np.frombuffer(buf, np.uint8)[np.maximum(o - 1, 0)]
+    prev = arr[np.maximum(o - 1, 0)]
     for k in np.flatnonzero((o > 0) & ~_CLEAN[prev]).tolist():
         keep[k] = not _echo(buf, int(o[k]))
     if not keep.all():
@@ -124,6 +132,24 @@ def _scan_fast(buf: bytes, base: int, scanned: Scanned, *, final: bool, start: i
     scanned.bar_n.extend(bar_n.tolist())
     scanned.bar_total.extend(bar_total.tolist())
     return used
+
+
+_CLOSE_W = 256  # a train or eval dict body fits; a longer one is found with bytes.find
+
+
+def _closes(buf: bytes, arr: np.ndarray, opens: np.ndarray) -> np.ndarray:
+    """The first ``}`` after each ``{'`` (within MAX_DICT), ``-1`` when there is none: what ``find`` gives, for all at once."""
+    from ._hf_bars import windows
+
+    rows = windows(arr, opens + 2, _CLOSE_W)
+    hit = rows == 125
+    k = hit.argmax(axis=1)
+    found = hit[np.arange(len(k)), k]
+    out = np.where(found, opens + 2 + k, -1)
+    for r in np.flatnonzero(~found).tolist():
+        i = int(opens[r])
+        out[r] = buf.find(b"}", i + 2, i + MAX_DICT)
+    return out
 
 
 def scan_exact(buf: bytes, base: int, scanned: Scanned, *, final: bool, start: int = 0) -> int:
