@@ -94,3 +94,15 @@ def test_unknown_experiment_and_dead_server_are_one_line(experiment: dict[str, A
     code, _, err = run_scan([f"http://127.0.0.1:{free_port()}", "--no-cache"], subprocess_cli=True)
     assert code == 2 and len(err.strip().splitlines()) == 1 and "cannot list runs" in err
     assert "Traceback" not in err
+
+
+def test_a_server_run_is_read_in_full_with_params_as_config(experiment: dict[str, Any], curves: dict[str, Any]) -> None:
+    from trainguard.trackers.mlflow import read_run
+
+    run = read_run(experiment["uri"], experiment["ids"]["overfit"])
+    pts = curves["overfit"]["points"]
+    assert run.train_loss.steps.tolist() == [p["step"] for p in pts if "loss" in p]
+    assert run.eval_loss.values.tolist() == [p["eval_loss"] for p in pts if "eval_loss" in p]
+    assert run.config.get("learning_rate") == curves["overfit"]["params"]["learning_rate"]
+    assert run.config.get("lr_scheduler_type") == "constant" and run.config.source("learning_rate") == "MLflow params"
+    assert run.seconds_per_step() == pytest.approx(1.0)  # the metric timestamps, one second per step
