@@ -13,7 +13,9 @@ and a scrape always sees the current state. Exposed, each labelled with the run:
                                     (gate minus worsening, e.g. 0.03 = 3 % left; <= 0: crossed)
 ``trainguard_last_step_seconds``    seconds per optimizer step, latest measurement
 ``trainguard_seconds_since_progress`` seconds since the last new logged point
-``trainguard_stalled``              1 when no point arrived for ``stall_after_s`` seconds
+``trainguard_stalled``              1 while a stall alarm is up (``run``/``watch``: their stall
+                                    detector, ``--stall-after``/``--stall-floor``; else no point
+                                    for ``stall_after_s`` seconds)
 ``trainguard_stops_total``          stop decisions (counter)
 ``trainguard_alerts_total``         alert decisions (counter)
 ==================================  ==============================================================
@@ -41,8 +43,10 @@ log = logging.getLogger("trainguard.trackers")
 class GuardCollector:
     """A prometheus_client collector that reads a Guard at scrape time."""
 
-    def __init__(self, guard: Any, *, stall_after_s: float = 300.0, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, guard: Any, *, stall_after_s: float = 300.0, clock: Callable[[], float] = time.monotonic,
+                 stall: Any = None) -> None:
         self.guard = guard
+        self.stall = stall  # run/watch's StallDetector: its alarm is the one stall judgement when present
         self.stall_after_s = stall_after_s
         self.clock = clock
         self.stops = 0
@@ -78,7 +82,7 @@ class GuardCollector:
             "stop_gate_distance": nan,
             "last_step_seconds": _last(g.run, "step_time"),
             "seconds_since_progress": since,
-            "stalled": 1.0 if (g.points > 0 and since > self.stall_after_s) else 0.0,
+            "stalled": self._stalled(g, since),
             "stops_total": float(stops),
             "alerts_total": float(alerts),
         }
@@ -86,6 +90,11 @@ class GuardCollector:
             with contextlib.suppress(Exception):  # a policy without a gate: leave it unknown
                 out["stop_gate_distance"] = float(p.gate(t) - t.worse_by())
         return out
+
+    def _stalled(self, g: Any, since: float) -> float:
+        if self.stall is not None:
+            return 1.0 if getattr(self.stall, "fired", 0) > 0 else 0.0
+        return 1.0 if (g.points > 0 and since > self.stall_after_s) else 0.0
 
     def collect(self) -> Iterator[Any]:
         from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
@@ -125,14 +134,14 @@ class PrometheusSink:
 
     def __init__(self, guard: Any, *, port: int | None = None, addr: str = "127.0.0.1", textfile: str | Path | None = None,
                  interval_s: float = 5.0, stall_after_s: float = 300.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, stall: Any = None) -> None:
         try:
             from prometheus_client import CollectorRegistry
         except ImportError:
             raise GuardError("--metrics-port/--metrics-textfile need prometheus_client: pip install 'trainguard[prometheus]'") from None
         if textfile is not None and not str(textfile).endswith(".prom"):
             raise GuardError(f"the metrics textfile must end in .prom for node_exporter, not {textfile}")
-        self.collector = GuardCollector(guard, stall_after_s=stall_after_s, clock=clock)
+        self.collector = GuardCollector(guard, stall_after_s=stall_after_s, clock=clock, stall=stall)
         self.registry = CollectorRegistry(auto_describe=True)
         self.registry.register(self.collector)
         self.textfile = None if textfile is None else Path(textfile)
@@ -202,11 +211,12 @@ def _last(run: Any, name: str) -> float:
         return math.nan
 
 
-def sink_from_flags(guard: Any, port: int | None, textfile: str | Path | None) -> PrometheusSink | None:
+def sink_from_flags(guard: Any, port: int | None, textfile: str | Path | None, *,
+                    stall: Any = None) -> PrometheusSink | None:
     """The sink ``--metrics-port``/``--metrics-textfile`` ask for (``trainguard run`` and ``watch``), or None."""
     if port is None and textfile is None:
         return None
-    return PrometheusSink(guard, port=port, textfile=textfile)
+    return PrometheusSink(guard, port=port, textfile=textfile, stall=stall)
 
 
 def chain(on_action: Callable[[Any], None] | None, sink: Any, guard: Any) -> Callable[[Any], None] | None:
