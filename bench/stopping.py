@@ -127,8 +127,9 @@ class Outcome:
 
 def _outcome(c: Curve, stop_step: int | None) -> Outcome:
     end = c.last_step if stop_step is None else stop_step
-    kept = min(v for s, v in c.eval if s <= end)
-    return Outcome(stop_step, kept / c.best - 1.0, (c.last_step - end) / c.last_step if c.last_step else 0.0)
+    seen = [v for s, v in c.eval if s <= end]
+    regret = min(seen) / c.best - 1.0 if seen else math.inf  # stopped before any eval: no checkpoint to keep
+    return Outcome(stop_step, regret, (c.last_step - end) / c.last_step if c.last_step else 0.0)
 
 
 def replay_rule(c: Curve, rule: StoppingRule) -> Outcome:

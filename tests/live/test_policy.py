@@ -165,9 +165,11 @@ def test_divergence_after_learning_stops_but_a_first_step_spike_does_not() -> No
     losses = [14.7, 6.0, 5.0, 4.0, 3.0, 2.5, 2.4, 2.3, 2.2, 2.1, 2.0]  # spike then learning: fine
     assert not any(g.log(i, train_loss=v).stop for i, v in enumerate(losses))
     g = Guard()
-    losses = [6.2, 6.0, 5.0, 4.0, 3.5, 3.0, 2.8, 2.6, 40.0, 90.0, 100.0, 110.0, 105.0, 100.0, 120.0]
+    losses = [6.2, 6.0, 5.0, 4.0, 3.5, 3.0, 2.8, 2.6, 40.0, 90.0, 100.0, 110.0, 105.0, 100.0, 120.0, 115.0, 118.0,
+              119.0, 121.0, 117.0]
     stops = [i for i, v in enumerate(losses) if g.log(i, train_loss=v).stop]
-    assert stops and stops[0] <= 13
+    # blown up from log 11 (most of the last five above the start); held for five more logs, stopped at 16
+    assert stops and 13 <= stops[0] <= 17
     assert g.stopped is not None and g.stopped.findings[0].code == "divergence"
 
 

@@ -23,8 +23,8 @@ there was still run left to waste. Each part is a stated rule:
   This is the reference definition the labelled corpus uses (``label.py``).
 
 Severity follows size and persistence: a warning at the floor; an error at
-:data:`ERROR_RISE` (10 %, or half the improvement undone) held over at least
-three evals. Below the floor it is an info line with the numbers ("eval
+:data:`ERROR_RISE` (10 %), or with all of the improvement undone (eval back
+where it started), held over at least three evals. Below the floor it is an info line with the numbers ("eval
 stopped improving, +0.3 % over 2 evals"); with too few evals it says that,
 never "no sign of overfitting".
 """
@@ -149,7 +149,7 @@ def judge_overfitting(
             state, sev = LATE_TURN, Severity.INFO
         else:
             state = OVERFITTING
-            big = rise >= ERROR_RISE or (undone is not None and undone >= UNDONE_FLOOR and rise >= RISE_FLOOR)
+            big = rise >= ERROR_RISE or (undone is not None and undone >= 1.0)
             held = after >= ERROR_EVALS_AFTER and persistence >= ERROR_PERSISTENCE
             sev = Severity.ERROR if big and held else Severity.WARNING
     sign = -1.0 if higher else 1.0

@@ -12,6 +12,11 @@ it reached (smoothed, so one lucky batch is not a best), and where it is now
   keeps 1e-4 -> 3e-4 rounding noise near zero from counting;
 - **regressed**: it climbed back by at least half the progress it had made,
   but not that far: worth a note with its size, not an alarm.
+
+A blow-up is only called when it holds: most of the tail stays there, the
+move is more than twice the point-to-point noise of the curve (a per-step loss
+that swings between 0.01 and 0.6 has no "best level" of 0.01), and at least
+:data:`MIN_LOGS` train logs exist.
 """
 
 from __future__ import annotations
@@ -19,14 +24,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 
-from ._smoothing import block_reduce, head_level, rolling_median, tail_level
+from ._smoothing import block_reduce, head_level
 from .noise import diff_noise
 
 ABOVE_START = 1.3
 BLOWUP = 2.0
 MIN_SHARE = 0.05
 REGRESS_SHARE = 0.5
+MIN_LOGS = 8  # train logs before a blow-up can be called: the start and the tail need a few points each
 
 DIVERGED = "diverged"
 ABOVE = "above_start"
@@ -70,24 +77,35 @@ def assess_train(steps: np.ndarray, values: np.ndarray) -> TrainVerdict | None:
     """The train-loss verdict over a whole curve (step order, finite); None with fewer than 3 points.
 
     Block medians (at most 2048) and a rolling median keep single spikes from
-    counting; the end level is the median of the last 10 % (at least 3 logs,
-    2 on very short curves), so a loss that blew up and recovered is not
-    called diverged.
+    counting; the end level is the median of the last 10 % (at least 5 logs),
+    so a loss that blew up and recovered is not called diverged.
     """
     if len(values) < 3:
         return None
     st, v = block_reduce(np.asarray(steps), np.asarray(values, dtype=np.float64), 2048)
     n = len(v)
-    sm = rolling_median(v, 5 if n >= 10 else 3)
     start = max(head_level(v, 0.05, 2), float(v[0]))
-    end = tail_level(v, 0.1, 3 if n >= 6 else 2)
-    bi = int(np.argmin(sm))
-    best = float(sm[bi])
-    k = max(2, min(max(3, n // 10), n - 1))
+    # the end level: the median of the last 10 % of the logs, at least five (one or two bad batches never move
+    # a median of five), at most half the curve
+    k = max(2, min(max(5, n // 10), n // 2))
     tail = v[-k:]
+    end = float(np.median(tail))
+    # the best level over windows of the same size, full windows only: like is compared with like, and an edge
+    # padded by reflection never makes a "best" out of two lucky batches
+    meds = np.median(sliding_window_view(v, k), axis=1)
+    j = int(np.argmin(meds))
+    best = float(meds[j])
+    bi = j + k // 2
     kind = judge_train(start, best, end)
-    held = float(np.mean(tail > start)) >= 0.8 if kind == ABOVE else float(np.mean(tail > BLOWUP * best)) >= 0.6
-    return TrainVerdict(kind, held, start, best, int(st[bi]), end, k, diff_noise(v), int(st[-1]))
+    noise = diff_noise(v)
+    # held: the tail stays there, the move is beyond the point-to-point noise (a per-step loss that swings
+    # between 0.01 and 0.6 has no "best level" of 0.01), and there are enough logs to know what the start was
+    if kind == ABOVE:
+        held = float(np.mean(tail > start)) >= 0.8 and end - start > 2 * noise
+    else:
+        held = float(np.mean(tail > BLOWUP * best)) >= 0.6 and end - best > 2 * noise
+    held = held and n >= MIN_LOGS
+    return TrainVerdict(kind, held, start, best, int(st[bi]), end, k, noise, int(st[-1]))
 
 
 __all__ = ["ABOVE", "ABOVE_START", "BLOWUP", "DIVERGED", "MIN_SHARE", "REGRESSED", "TrainVerdict", "assess_train",

@@ -169,7 +169,14 @@ class Guard:
         if not is_eval and n - self._train_checked < max(1.0, 0.05 * n):
             return None
         self._train_checked = n
-        return facts_of(self.run).train_verdict
+        v = facts_of(self.run).train_verdict
+        t = self.tracker
+        if v is not None and v.blew_up:
+            if t.blowup_at is None:
+                t.blowup_at = n
+        elif v is not None:
+            t.blowup_at = None
+        return v
 
     def _verdict(self) -> OverfitVerdict | None:
         """The overfitting verdict on the monitored curve so far: the facts layer's, as ``analyze`` computes it."""

@@ -22,16 +22,28 @@ The overfitting stop (chosen on ``bench/stopping.py``, see its table):
   :meth:`Guard.set_plan`), at least ``min_progress`` (10 %) of it has run, so
   a bump during the early descent never stops a job.
 
-The rise must also have lasted at least ``hold`` (half) as many steps as the
-run took to reach its best: the longer a run kept improving, the longer a
-wobble after its best can be (a noisy eval curve at step 6,000 of an LSTM
-rose 11 % for three evals and then improved by a quarter); and train loss must
-not be rising too (then it is an instability, judged on the train loss).
+The rise must also have lasted at least ``hold`` (1x) as many steps as the
+run took to reach its best (no stop before twice the best step): the longer a
+run kept improving, the longer a wobble after its best can be (a noisy LSTM
+eval curve rose 11 % for three evals after step 6,000 and then improved by a
+quarter; a Keras CNN's eval jumped 4x after epoch 6 and ended 20x lower), and
+train loss must not be rising too (then it is an instability, judged on the
+train loss). On the replayed real runs a hold of 0.5 or 0.75 kept a
+checkpoint 20x worse than the best on that CNN; 1.0 loses nothing anywhere
+and saves as much median compute on the overfitting runs.
 
 Divergence is the facts layer's train verdict
 (:func:`trainguard.facts.train.assess_train`: the train loss 1.3x its start,
 or twice its best level again, and staying there), the one ``analyze`` gives;
 it and NaN/inf stop at once by default: nothing is gained by training on.
+A blow-up must also outlast its own measure: the train verdict still says so
+after as many more logs as its end level is a median of (the tail, 10 % of
+the logs, at least five), so a tail that is all one bad stretch never stops a
+run (a Keras CNN whose loss rose from 0.29 to 0.71 over six epochs and then
+fell to 0.03). Independent evidence can hold a divergence stop: while the latest eval is
+still the best one, the model is learning whatever the train loss does (a
+speech fine-tune whose per-step loss rose from 0.27 to 0.97 in its first 150
+steps while eval fell at every eval).
 """
 
 from __future__ import annotations
@@ -43,7 +55,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from ..errors import GuardError
-from ..facts.overfit import ERROR_RISE, OVERFITTING, OverfitVerdict
+from ..facts.overfit import ERROR_RISE, IMPROVING, OVERFITTING, OverfitVerdict
 from ..facts.train import ABOVE, TrainVerdict
 from ..findings import Finding, Severity
 
@@ -106,6 +118,7 @@ class Tracker:
     train_best_level: float | None = None
     train_recent: deque[float] = field(default_factory=lambda: deque(maxlen=5))
     train_start: list[float] = field(default_factory=list)
+    blowup_at: int | None = None  # train logs seen when the train verdict first said "blew up" (None: it does not)
     # non-finite values: (metric, step) of the latest one
     nan_metric: str | None = None
     nan_step: int | None = None
@@ -197,7 +210,7 @@ class Policy:
     mode: str = "min"
     min_evals: int = 3
     min_progress: float = 0.1
-    hold: float = 0.5
+    hold: float = 1.0
     evidence_drop: float = 0.5
     save_best: bool = True
     detector_alerts: bool = True
@@ -255,7 +268,10 @@ class Policy:
         if t.nan_step == step:
             stops.append(Finding("nan_loss", Severity.CRITICAL, f"{t.nan_metric} is not finite at step {step}.",
                                  start_step=step, end_step=step, evidence={"metric": t.nan_metric}))
-        if train_verdict is not None and train_verdict.blew_up:
+        eval_improving = verdict is not None and verdict.state == IMPROVING
+        held = (train_verdict is not None and train_verdict.blew_up and t.blowup_at is not None
+                and t.trains - t.blowup_at >= train_verdict.tail_logs)
+        if train_verdict is not None and held and not eval_improving:
             tv = train_verdict
             what = f"{tv.end / tv.start:.1f}x its start {tv.start:.4g}" if tv.kind == ABOVE else \
                 f"{tv.end / max(tv.best, 1e-12):.1f}x its best level {tv.best:.4g} (step {tv.best_step})"
@@ -306,7 +322,7 @@ class Policy:
         if v.train_rising:
             return None  # train got worse too: an instability or a divergence, which the train verdict judges
         if step - v.best_step < self.hold * v.best_step:
-            return None  # the rise has not yet lasted half as long as the run took to reach its best
+            return None  # the rise has not yet lasted as long as the run took to reach its best
         memorizing = (v.train_at_best is not None and v.train_last is not None and v.train_at_best > 0
                       and v.train_last <= (1 - self.evidence_drop) * v.train_at_best)
         if v.severity < Severity.ERROR and not memorizing:
