@@ -51,6 +51,11 @@ def register(app: typer.Typer) -> None:
                                           "alarm off."),
         heartbeat: float = typer.Option(10.0, "--heartbeat", min=0.0, help="Minutes between status lines when "
                                         "stderr is a log, not a terminal (0: none)."),
+        metrics_port: int = typer.Option(None, "--metrics-port", min=0, help="Serve Prometheus gauges (best eval, "
+                                         "evals since it, distance to the stop gate, step time, stall, stops) on "
+                                         "127.0.0.1:PORT; needs trainguard[prometheus]."),
+        metrics_textfile: Path = typer.Option(None, "--metrics-textfile", help="Also write the gauges to FILE.prom "
+                                              "for node_exporter's textfile collector."),
     ) -> None:
         """Run a training command, guard it live, stop it cleanly (the trainer saves and exits) when told."""
         cmd = list(ctx.args)
@@ -61,12 +66,13 @@ def register(app: typer.Typer) -> None:
             raise typer.Exit(2)
         _run(cmd, stop_on=stop_on, alert_only=alert_only, notify=notify, grace=grace, log=log, report=report,
              name=name, fmt=fmt, instrument=instrument, stall_after=stall_after, stall_floor=stall_floor,
-             heartbeat=heartbeat)
+             heartbeat=heartbeat, metrics_port=metrics_port, metrics_textfile=metrics_textfile)
 
 
 def _run(cmd: list[str], *, stop_on: str | None, alert_only: bool, notify: list[str] | None, grace: float,
          log: Path | None, report: str | None, name: str | None, fmt: str | None, instrument: bool,
-         stall_after: float, stall_floor: float, heartbeat: float) -> None:
+         stall_after: float, stall_floor: float, heartbeat: float, metrics_port: int | None = None,
+         metrics_textfile: Path | None = None) -> None:
     from ..live.heartbeat import LiveView, StallDetector
     from ..live.process import run_command
     from ..live.resources import ResourceMonitor
@@ -95,6 +101,10 @@ def _run(cmd: list[str], *, stop_on: str | None, alert_only: bool, notify: list[
     live = LiveView(guard, step_fn=lambda: guard.run.last_step, planned_fn=lambda: guard.run.planned_steps,
                     eta_fn=lambda: monitor.last.eta_s if monitor.last is not None else None,
                     stall=StallDetector(k=stall_after, floor_s=stall_floor), heartbeat_s=heartbeat * 60.0)
+    from ..trackers.prometheus import chain, sink_from_flags
+
+    metrics = sink_from_flags(guard, metrics_port, metrics_textfile, stall=live.stall)
+    printer = chain(printer, metrics, guard)
     try:
         result = run_command(cmd, guard, grace_s=grace, log_file=log_file, monitor=monitor, fmt=fmt,
                              on_action=printer, say=say, instrument=instrument, live=live,
@@ -102,6 +112,8 @@ def _run(cmd: list[str], *, stop_on: str | None, alert_only: bool, notify: list[
     finally:
         if log_file is not None:
             log_file.close()
+        if metrics is not None:
+            metrics.close()
     head, extra = outcome(result, guard)
     finish(guard, report=report, headline=head, extra_findings=extra)
     if notifier is not None:

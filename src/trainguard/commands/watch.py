@@ -52,6 +52,11 @@ def register(app: typer.Typer) -> None:
                                           "many seconds of silence (tripled before the first step); 0: off."),
         heartbeat: float = typer.Option(10.0, "--heartbeat", min=0.0, help="Minutes between status lines when "
                                         "stderr is a log, not a terminal (0: none)."),
+        metrics_port: int = typer.Option(None, "--metrics-port", min=0, help="Serve Prometheus gauges (best eval, "
+                                         "evals since it, distance to the stop gate, step time, stall, stops) on "
+                                         "127.0.0.1:PORT; needs trainguard[prometheus]."),
+        metrics_textfile: Path = typer.Option(None, "--metrics-textfile", help="Also write the gauges to FILE.prom "
+                                              "for node_exporter's textfile collector."),
     ) -> None:
         """Follow a training log as it grows (surviving truncation and rotation) and guard the run."""
         import re
@@ -78,6 +83,9 @@ def register(app: typer.Typer) -> None:
                         eta_fn=lambda: monitor.last.eta_s if monitor.last is not None else None,
                         stall=StallDetector(k=stall_after, floor_s=stall_floor), heartbeat_s=heartbeat * 60.0)
         codes = [c.strip() for c in (stop_on or "").split(",")]
+        from ..trackers.prometheus import chain, sink_from_flags
+
+        metrics = sink_from_flags(guard, metrics_port, metrics_textfile, stall=live.stall)
         stop = threading.Event()
         previous = signal.signal(signal.SIGINT, lambda *_: stop.set())
         if not file.exists():
@@ -87,10 +95,13 @@ def register(app: typer.Typer) -> None:
                                 exit_on_stop=exit_on_stop, pid=pid, end_marker=end_marker, fmt=fmt,
                                 poll_s=poll, stop_event=stop, monitor=monitor, live=live,
                                 stop_on_stall="stall" in codes,
-                                on_action=_announce(action_printer(guard, notifier, say, taken=_taken(pid)), pid),
+                                on_action=chain(_announce(action_printer(guard, notifier, say, taken=_taken(pid)), pid),
+                                                metrics, guard),
                                 say=say, echo=sys.stdout.buffer if echo else None, grace_s=grace)
         finally:
             signal.signal(signal.SIGINT, previous)
+            if metrics is not None:
+                metrics.close()
         why = {"ended": "the run ended", "idle": f"no new output for {idle_timeout:g} s" if idle_timeout else "idle",
                "stopped": "the guard decided to stop", "interrupted": "interrupted",
                "exited": f"process {pid} exited", "deleted": "the log was deleted"}[result.reason]
