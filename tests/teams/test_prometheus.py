@@ -57,14 +57,14 @@ def test_gauges_move_during_a_guarded_training(tmp_path: Path) -> None:
             scrapes.append(scrape(sink.port))
 
     try:
-        spec = {**KINDS["overfit"], "steps": 300}
+        spec = {**KINDS["overfit"], "steps": 200}  # eval bottoms out near step 100: 5 evals after it
         trainer = build_trainer(tmp_path / "out", **spec, callbacks=[TrainguardCallback(guard=guard, report=False), Scraper()])
         trainer.train()
         final = scrape(sink.port)
     finally:
         sink.close()
         torch.set_num_threads(threads)
-    assert len(scrapes) == 300 // spec["eval_steps"]
+    assert len(scrapes) == spec["steps"] // spec["eval_steps"]
     steps = [s["trainguard_step"] for s in scrapes]
     assert steps == sorted(steps) and steps[-1] > steps[0]
     bests = [s["trainguard_best_eval"] for s in scrapes]
