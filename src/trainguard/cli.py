@@ -20,7 +20,7 @@ import typer
 from typer.core import TyperGroup
 
 # Add a command by adding its module name here.
-_COMMANDS: tuple[str, ...] = ("analyze", "version", "run", "watch", "train", "compare", "lint", "demo")
+_COMMANDS: tuple[str, ...] = ("analyze", "version", "run", "watch", "train", "compare", "lint", "demo", "scan")
 
 # One line per command for `trainguard --help`, so listing them imports nothing. A command
 # missing here still works: its module is imported to show its own docstring.
@@ -33,6 +33,7 @@ _SUMMARIES: dict[str, str] = {
     "compare": "Compare runs: settings, best and final eval, wall time, waste, verdict, and what separates good from bad.",
     "lint": "Check training configs before launch: DeepSpeed overrides, lost best checkpoints, no eval, LR, LoRA, early stopping.",
     "demo": "Show the guard on a tiny CPU run: an unguarded run overfits, the guard stops it near its best.",
+    "scan": "Find and diagnose every run under folders and on MLflow servers; write a fleet index.",
 }
 
 
