@@ -235,14 +235,14 @@ def _numeric_matrix(text: str) -> tuple[list[str], np.ndarray] | None:
 
 def _parse_cells(cells: str, delim: str) -> np.ndarray | None:
     """Every ``delim``-separated number in ``cells`` as float64; None when one is not a number."""
-    if delim == "," or "," not in cells:  # a TSV cell "1,5" must not become two numbers
+    # a TSV cell "1,5" must not become two numbers; true/false/null and nesting are not metric values
+    if (delim == "," or "," not in cells) and not any(t in cells for t in ("true", "false", "null", "[", "{")):
         try:
             import orjson
 
             values = orjson.loads("[" + (cells if delim == "," else cells.replace(delim, ",")) + "]")
-            if set(map(type, values)) <= {float, int}:  # true/false are not metric values
-                return np.array(values, np.float64)
-        except (ImportError, ValueError):
+            return np.fromiter(values, np.float64, len(values))
+        except (ImportError, ValueError, TypeError):
             pass
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
