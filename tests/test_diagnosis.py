@@ -50,8 +50,8 @@ def test_seed003_phases_follow_the_seed_flags(d003: Diagnosis) -> None:
     assert names[:2] == ["warmup", "learning"]
     assert [f for f in flags if f != "green"] == ["yellow", "orange", "red", "black"]
     by = {p.name: p for p in d003.phases}
-    assert by["learning"].end_step == 30 == by["divergence"].start_step  # the best eval, epoch 15
-    assert by["divergence"].end_step == 40  # eval 0.1387 (+0.8%): stopped improving, not yet rising
+    assert by["learning"].end_step == 30 == by["turning"].start_step  # the best eval, epoch 15
+    assert by["turning"].end_step == 40  # eval 0.1387 (+0.8%): stopped improving, not yet rising
     assert 60 <= by["memorization"].start_step <= 80  # train near zero from epoch ~35-40
     assert 130 <= by["dead"].start_step <= 150  # train zero and grad norm x1000 down: epochs 65-75
     assert by["dead"].end_step == 200

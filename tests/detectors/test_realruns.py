@@ -79,11 +79,11 @@ def test_009_converged_eval_plateau_is_info() -> None:
     assert inf["shape"] == "warmup+linear" and 100 <= inf["warmup_steps"] <= 150
 
 
-def test_010_tiny_late_rise_is_a_warning() -> None:
+def test_010_tiny_late_rise_is_a_note() -> None:
     run = read_real("010")
     f = findings(run)
     o = f["overfitting"]
-    assert o.severity is Severity.WARNING
+    assert o.severity is Severity.INFO and "+0.2%" in o.message and "2 evals" in o.message
     assert o.evidence["best_step"] == 200 and o.evidence["best_value"] == pytest.approx(0.6275, abs=1e-4)
     assert o.evidence["worse_pct"] == pytest.approx(0.19, abs=0.02)
     assert f["wasted_compute"].severity is Severity.WARNING
@@ -120,13 +120,14 @@ def test_013_warmup_grad_spikes_are_info_and_best_is_saved() -> None:
     assert facts_of(run).schedule.inferred["warmup_steps"] == 500
 
 
-def test_021_slow_persistent_rise_is_a_warning() -> None:
+def test_021_slow_small_rise_is_a_note_with_its_size() -> None:
+    """Eval +1.3% over the 4 evals after epoch 6: real but below the 3% that matters (it was a false alarm)."""
     run = read_real("021")
     f = findings(run)
     o = f["overfitting"]
-    assert o.severity is Severity.WARNING
+    assert o.severity is Severity.INFO and o.evidence["state"] == "stopped_improving"
     assert o.evidence["best_step"] == 3294 and o.evidence["best_epoch"] == pytest.approx(6)
-    assert o.evidence["still_rising"] is True
+    assert o.evidence["still_rising"] is True and "4 evals" in o.message
     assert f["wasted_compute"].evidence["fraction"] == pytest.approx(0.4, abs=0.01)
     # rouge is not the deciding metric while eval_loss exists
     assert facts_of(run).best.metric == "eval_loss"
@@ -137,7 +138,8 @@ def test_022_best_at_200_then_clear_overfitting() -> None:
     f = findings(run)
     o = f["overfitting"]
     assert o.severity is Severity.ERROR and o.evidence["best_step"] == 200
-    assert o.evidence["worse_pct"] == pytest.approx(10.9, abs=0.3)
+    # the last eval is +10.9%; the level of the last three +2.6%, which undoes more than all the improvement made
+    assert o.evidence["final_worse_pct"] == pytest.approx(10.9, abs=0.3) and o.evidence["undone"] > 1
     assert f["wasted_compute"].severity is Severity.ERROR
     assert facts_of(run).best.checkpoint_saved is True
     assert "best_checkpoint_not_saved" not in f
@@ -188,11 +190,11 @@ def test_015_overfits_from_epoch_7() -> None:
     assert f["grad_norm_explosion"].evidence["kind"] == "growth"
 
 
-def test_018_best_at_second_to_last_is_a_warning() -> None:
+def test_018_one_eval_after_the_best_is_too_few_to_judge() -> None:
     run = read_real("018")
     o = findings(run)["overfitting"]
-    assert o.severity is Severity.WARNING
-    assert o.evidence["best_value"] == pytest.approx(1.4799) and o.evidence["gap_growing"] is True
+    assert o.severity is Severity.INFO and o.evidence["state"] == "too_few" and "too few evals" in o.message
+    assert o.evidence["best_value"] == pytest.approx(1.4799)
 
 
 def test_019_leak_collapse_within_first_epoch() -> None:

@@ -54,19 +54,27 @@ def test_a_material_persistent_rise_is_an_error(prefix: str) -> None:
     run = _real(prefix)
     f = _overfitting(run)
     assert f is not None and f.severity is Severity.ERROR and f.evidence["state"] == OVERFITTING
-    assert f.evidence["worse_pct"] >= 100 * RISE_FLOOR
     assert f"{f.evidence['evals_after_best']} evals since" in f.message
 
 
 def test_a_late_turn_is_reported_but_not_called_overfitting() -> None:
-    """043: eval +14.6 % over 3 evals after a best at 80 % of the run; train -> 0.014."""
-    run = _real("043_")
+    """059: 800 evals, best at eval 786, then +14 % over the last 13 evals: a turn at the very end of the run."""
+    run = _real("059_")
     v = facts_of(run).overfit
-    assert v.state == LATE_TURN and v.late
+    assert v.state == LATE_TURN and v.late and v.rise > RISE_FLOOR
     d = diagnose(run)
     f = next(x for x in d.findings if x.code == "overfitting")
-    assert f.severity is Severity.INFO and "late" in f.message and "+14" in f.message
+    assert f.severity is Severity.INFO and "late" in f.message and "13 evals" in f.message
+    assert d.exit_code == 0
+
+
+def test_memorization_agrees_with_the_verdict() -> None:
+    """043: train -> 0.014 while eval ends 14 % above a best at 80 % of the run: never "eval gets worse" as an error."""
+    run = _real("043_")
+    v = facts_of(run).overfit
+    d = diagnose(run)
     mem = next((x for x in d.findings if x.code == "memorization"), None)
+    assert not v.is_overfitting
     assert mem is None or (mem.severity <= Severity.WARNING and mem.evidence["eval_trend"] == "flat")
 
 
@@ -152,7 +160,7 @@ def test_a_resumed_run_keeps_the_later_points() -> None:
 def test_train_only_divergence_with_a_single_eval_is_an_error(tiny_runs) -> None:
     """The tiny run at LR 1.0: train loss jumps far above its start and stays; keep one eval only."""
     src = read_run(tiny_runs("diverge").output_dir)
-    run = Run(name="diverge", format="test")
+    run = Run(name="diverge", format=src.format)
     for name in ("train_loss", "grad_norm", "learning_rate"):
         s = src.history.get_series(name)
         for st, v in zip(s.steps, s.values, strict=True):
@@ -162,7 +170,7 @@ def test_train_only_divergence_with_a_single_eval_is_an_error(tiny_runs) -> None
     d = diagnose(run)
     div = next(x for x in d.findings if x.code == "divergence")
     assert div.severity is Severity.ERROR and d.status == "error"
-    assert div.evidence["end_level"] > 1.3 * div.evidence["start_level"]
+    assert div.evidence["end_level"] > 20  # nats per token: worse than guessing over any vocabulary
 
 
 def test_a_loss_of_exactly_zero_at_every_step_is_not_healthy() -> None:

@@ -59,7 +59,7 @@ def test_state_dict_round_trip_resumes_to_the_same_decision() -> None:
     resumed.load_state_dict(saved)
     assert resumed.state_dict() == first.state_dict()
     stop_resumed = next(s for s, kw in events[10:] if resumed.log(s, **kw).stop)
-    assert stop_resumed == stop_straight == 50
+    assert stop_resumed == stop_straight >= 60  # the same decision as an uninterrupted guard
     assert resumed.best == straight.best
 
 
@@ -68,8 +68,11 @@ def test_an_older_state_dict_loads_with_defaults() -> None:
     g.load_state_dict({"version": 0, "tracker": {"best": 1.0, "best_step": 100, "evals": 4}})
     assert g.best is not None and (g.best.step, g.best.value) == (100, 1.0)
     assert g.tracker.since_best == 0 and g.points == 0 and not g.should_stop
-    assert g.log(110, eval_loss=1.2).kind == "continue"  # one bad eval: patience 2 not reached
-    assert g.log(120, eval_loss=1.3).stop
+    assert g.log(110, eval_loss=1.2).kind == "continue"  # one eval after the best: too few to judge
+    a = g.log(120, eval_loss=1.3)
+    # judged against the best the old dict proves (1.0 at 100): +25% over 2 evals, but a stop waits for an
+    # error held until twice the best step
+    assert g.verdict.best_step == 100 and g.verdict.rise == pytest.approx(0.25) and not a.stop
 
 
 class _Recorder:
@@ -93,7 +96,7 @@ def test_notifier_gets_the_stop_with_the_numbers() -> None:
             break
     assert len(rec.sent) == 1
     title, body, level = rec.sent[0]
-    assert "seed003" in title and "50" in title and level == "error"
+    assert "seed003" in title and str(g.stopped.step) in title and level == "error"
     assert "0.1376" in body and "step 30" in body
 
 

@@ -139,6 +139,8 @@ def _divergence(run: Run) -> Finding | None:
 def _token_loss(run: Run) -> bool:
     """Whether the loss is known to be a token cross-entropy (a language model), so an absolute scale applies."""
     cfg = run.config
+    if run.format.startswith(("hf_", "trl", "llamafactory")):
+        return True  # the HF Trainer logs its model's cross-entropy for LM and classification heads
     if any(cfg.get(k) is not None for k in ("vocab_size", "model_name_or_path", "model_type", "base_model_name_or_path", "lora_r")):
         return True
     return any(("perplexity" in n or "ppl" in n) for n in run.history)

@@ -299,7 +299,14 @@ class Guard:
 
     # -- resume ----------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
-        """Counters, bests and smoothing state (not the history: a resumed guard regrows it)."""
+        """Counters, bests, and the curves the verdicts are judged on, as plain JSON-safe values.
+
+        The verdicts are functions of the eval curve and the train loss, so a
+        resumed guard needs them to decide exactly as an uninterrupted one: the
+        monitored eval series is kept whole (evals are few) and the train loss
+        up to :data:`_KEEP_TRAIN` points (older points thinned evenly, the
+        latest kept as logged). Other metrics regrow after the resume.
+        """
         return {
             "version": STATE_VERSION,
             "tracker": self.tracker.state_dict(),
@@ -308,6 +315,9 @@ class Guard:
             "seen": sorted(list(k) for k in self._seen),
             "stopped": None if self.stopped is None else {"step": self.stopped.step, "reason": self.stopped.reason},
             "planned_steps": self.planned_steps,
+            "curves": {name: _curve_state(self.run.history.get_series(name), keep)
+                       for name, keep in ((self.policy.monitor, None), (TRAIN_LOSS, _KEEP_TRAIN))
+                       if len(self.run.history.get_series(name))},
         }
 
     def load_state_dict(self, d: Mapping[str, Any]) -> None:
@@ -320,11 +330,34 @@ class Guard:
         self.planned_steps = d.get("planned_steps") or self.planned_steps
         st = d.get("stopped")
         self.stopped = None if not st else Action(int(st["step"]), stop=True, alert=True, reason=str(st.get("reason", "")))
+        curves = d.get("curves") or {}
+        for name, c in curves.items():
+            for step, value in zip(c.get("steps", []), c.get("values", []), strict=False):
+                self.run.history.add(str(name), int(step), float(value))
+        t = self.tracker
+        if self.policy.monitor not in curves and t.best is not None and t.best_step is not None:
+            # an older state dict kept no curve: the best point is the one eval point it proves
+            self.run.history.add(self.policy.monitor, int(t.best_step), float(t.best))
 
     def __repr__(self) -> str:
         b = self.best
         best = f"best {b.value:.4g}@{b.step}" if b else "no eval yet"
         return f"Guard({self.points} points, {best}{', stopped' if self.stopped else ''})"
+
+
+_KEEP_TRAIN = 20_000  # train points a state dict keeps (about 400 KB of JSON at most)
+
+
+def _curve_state(series: Any, keep: int | None) -> dict[str, list[float]]:
+    """``{"steps": [...], "values": [...]}`` in append order, thinned evenly to ``keep`` points (the last 1,000 as logged)."""
+    steps, values = series.steps.tolist(), series.values.tolist()
+    if keep is not None and len(steps) > keep:
+        tail = 1000
+        head_n = len(steps) - tail
+        stride = max(1, head_n // (keep - tail))
+        steps = steps[:head_n:stride] + steps[head_n:]
+        values = values[:head_n:stride] + values[head_n:]
+    return {"steps": steps, "values": values}
 
 
 def _save_reason(action: Action, guard: Guard) -> str:
