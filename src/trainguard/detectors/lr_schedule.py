@@ -1,20 +1,9 @@
-"""The LR schedule actually followed (shape and parameters), against the configured one, with the cause.
+"""``lr_schedule_mismatch``: the LR schedule the run followed did not match the configured one (or its peak LR).
 
-Inference works on the logged ``learning_rate`` series normalised by its
-peak: warm-up is the rise to the peak; the decay after the peak is fitted by
-each family (constant, linear, cosine with its end step searched, step,
-inverse-sqrt, exponential) and the family with the smallest RMS error wins,
-simpler families first when errors are close. Fit errors are in units of the
-peak LR, so "rmse 0.004" means the fit is within 0.4 % of the peak.
-
-Comparison: the configured family is ``lr_scheduler_type`` (HF's default
-``linear`` when the run is known to be HF and the key is absent: source
-"default"). A DeepSpeed ``scheduler`` block wins over ``lr_scheduler_type``
-(the HF integration builds the DeepSpeed scheduler and ignores the HF one),
-which is the cause named in seed 003: configured ``constant``, ds_config
-``WarmupDecayLR``, LR 2e-4 -> 1.05e-6 linearly. A mismatch is claimed only
-when the configured family fits at least 3x worse than the best one and off
-by more than 3 % of the peak, over at least 4 points after the peak.
+The inference and the comparison (which family fits, what was configured, and
+why they differ: a DeepSpeed ``scheduler`` block overriding
+``lr_scheduler_type``, HF's default assumed) are facts of the run, in
+:mod:`trainguard.facts.schedule`; this module only says them as findings.
 """
 
 from __future__ import annotations
