@@ -162,50 +162,25 @@ def best_matches(o: Outcome, lab: dict[str, Any]) -> bool | None:
 
 # -- the peer ----------------------------------------------------------------------------------------
 
-_PEER_SCRIPT = r"""
-import json, sys
-from finetune_doctor import diagnose  # noqa
-"""
-
-
 def peer(venv: Path, path: Path) -> dict[str, Any] | None:
-    """finetune-doctor's verdict on one run (None where it cannot read it): {'overfit': bool, 'best_step': int|None}."""
+    """finetune-doctor's verdict on one run, or None where it cannot read it: ``{"overfit": bool, "best_step": int}``."""
     exe = venv / "bin" / "finetune-doctor"
     if not exe.exists():
         raise SystemExit(f"error: {venv}: no finetune-doctor in this virtual environment")
     try:
-        p = subprocess.run([str(exe), str(path), "--json"], capture_output=True, text=True, timeout=60)
+        p = subprocess.run([str(exe), "diagnose", str(path), "-f", "json"], capture_output=True, text=True, timeout=120,
+                           cwd="/tmp")
     except subprocess.TimeoutExpired:
         return None
     try:
         d = json.loads(p.stdout)
     except ValueError:
         return None
-    if not isinstance(d, dict):
+    if not isinstance(d, dict) or not isinstance(d.get("findings"), list):
         return None
-    return _peer_verdict(d)
-
-
-def _peer_verdict(d: dict[str, Any]) -> dict[str, Any] | None:
-    """Map finetune-doctor's JSON onto our two questions (overfit? best step?), tolerant of its field names."""
-    text = json.dumps(d).lower()
-    verdict = str(d.get("verdict") or d.get("status") or d.get("overfitting") or "").lower()
-    over = d.get("overfit")
-    if over is None and isinstance(d.get("overfitting"), dict):
-        over = d["overfitting"].get("detected") or d["overfitting"].get("overfit")
-    if over is None:
-        over = "overfit" in verdict and "not overfit" not in verdict and "no overfit" not in verdict
-    best = d.get("best_step")
-    if best is None:
-        for k in ("best_checkpoint", "best", "keep"):
-            v = d.get(k)
-            if isinstance(v, dict):
-                best = v.get("step")
-                if best is not None:
-                    break
-    if "error" in d and not d.get("checkpoints") and "log_history" in text and over is None:
-        return None
-    return {"overfit": bool(over), "best_step": best}
+    over = any(f.get("check") == "overfitting" and str(f.get("severity", "")).upper() in ("WARNING", "CRITICAL")
+               for f in d["findings"] if isinstance(f, dict))
+    return {"overfit": over, "best_step": (d.get("pick") or {}).get("best_step")}
 
 
 # -- scoring -------------------------------------------------------------------------------------------

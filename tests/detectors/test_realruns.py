@@ -83,10 +83,11 @@ def test_010_tiny_late_rise_is_a_note() -> None:
     run = read_real("010")
     f = findings(run)
     o = f["overfitting"]
-    assert o.severity is Severity.INFO and "+0.2%" in o.message and "2 evals" in o.message
+    # the level of the two evals after the best is +0.1% (the last alone +0.2%): a note with its size
+    assert o.severity is Severity.INFO and "+0.1%" in o.message and "2 evals" in o.message
     assert o.evidence["best_step"] == 200 and o.evidence["best_value"] == pytest.approx(0.6275, abs=1e-4)
-    assert o.evidence["worse_pct"] == pytest.approx(0.19, abs=0.02)
-    assert f["wasted_compute"].severity is Severity.WARNING
+    assert o.evidence["final_worse_pct"] == pytest.approx(0.19, abs=0.02)
+    assert f["wasted_compute"].severity is Severity.INFO  # after a best that is not a real turn: a note
     assert f["wasted_compute"].evidence["fraction"] == pytest.approx(1 / 3, abs=0.01)
     assert facts_of(run).schedule.inferred["shape"] == "warmup+linear"
 

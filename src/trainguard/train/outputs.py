@@ -100,7 +100,8 @@ def write_reports(out: Path, cfg: TrainConfig, notes: list[str], world_size: int
 def _markdown(d: Any, path: Path) -> list[Path]:
     from ..report.markdown import render_markdown
 
-    path.write_text(render_markdown(d), encoding="utf-8")
+    # verbose: the training's own notes (an OOM retry that halved the batch, a resume) belong in its report
+    path.write_text(render_markdown(d, verbose=True), encoding="utf-8")
     return [path]
 
 
