@@ -153,3 +153,24 @@ def test_findings_and_diagnose_are_the_offline_pass() -> None:
     assert isinstance(g.findings(), list)
     d = g.diagnose()
     assert d.run is g.run and len(d.run.eval_loss) == len(SEED003)
+
+
+def test_a_stop_reaches_the_active_wandb_run_as_an_alert(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A script that uses W&B gets the guard's stop as ``wandb.alert``, with no code of its own."""
+    import enum
+    import sys
+    import types
+
+    sent: list[dict] = []
+    fake = types.ModuleType("wandb")
+    fake.AlertLevel = enum.Enum("AlertLevel", "INFO WARN ERROR")  # type: ignore[attr-defined]
+    fake.run = object()  # type: ignore[attr-defined]
+    fake.alert = lambda **kw: sent.append(kw)  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "wandb", fake)
+    g = Guard(run_name="seed003")
+    for s, kw in _events():
+        if g.log(s, **kw).stop:
+            break
+    assert g.stopped is not None
+    stops = [a for a in sent if a["level"] is fake.AlertLevel.ERROR]
+    assert len(stops) == 1 and "seed003" in stops[0]["title"] and "0.1376" in stops[0]["text"]

@@ -74,6 +74,7 @@ class Guard:
         self.tracker: Tracker = self.policy.new_tracker()
         self.planned_steps: int | None = None
         self._train_checked = 0  # tracker.trains at the last train-verdict pass
+        self._trackers: dict[str, Any] = {}  # MLflow / W&B sinks, joined when the script imports them
         self.verdict: OverfitVerdict | None = None  # the overfitting verdict at the latest eval
         self.points = 0  # log() calls
         self.stopped: Action | None = None  # the first stop action, if any
@@ -146,6 +147,8 @@ class Guard:
             self.stopped = action
         if action.alert or action.stop:
             self._notify(action)
+        if action:
+            self._track(action)
         return action
 
     def set_plan(self, total_steps: int | None) -> None:
@@ -248,6 +251,38 @@ class Guard:
             return Action(action.step, save=action.save, reason=_save_reason(action, self))
         return Action(action.step, save=action.save, alert=True, reason=f"alert ({keep[0].code}): {keep[0].message}",
                       findings=tuple(keep))
+
+    def _track(self, action: Action) -> None:
+        """Hand alerts, saves and stops to the trackers the training script already uses (MLflow, W&B).
+
+        A tracker joins when its module is imported (checked in ``sys.modules``,
+        never imported here) and it acts only on an active run: ``mlflow``
+        with an active run gets ``trainguard.*`` tags and a decision metric,
+        ``wandb`` with a run gets ``wandb.alert``. A failing tracker warns once
+        (inside the sink) and never breaks training.
+        """
+        import sys
+
+        for name in ("mlflow", "wandb"):
+            if name in sys.modules and name not in self._trackers:
+                try:
+                    if name == "mlflow":
+                        from ..trackers.mlflow import MlflowSink
+
+                        self._trackers[name] = MlflowSink()
+                    else:
+                        from ..trackers.wandb import WandbSink
+
+                        self._trackers[name] = WandbSink()
+                except Exception as e:  # the extra is broken: say so once, keep training
+                    self._trackers[name] = None
+                    log.warning("trainguard: %s tracker unavailable (%s)", name, type(e).__name__)
+        for sink in self._trackers.values():
+            if sink is not None:
+                try:
+                    sink.on_action(action, self)
+                except Exception as e:
+                    log.warning("trainguard: tracker failed (%s); training continues", type(e).__name__)
 
     def _notify(self, action: Action) -> None:
         if self.notifier is None:
