@@ -11,8 +11,23 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import typer
+
 from ..errors import ConfigError
 from ._common import err_console
+
+# Options ``run`` and ``watch`` share, declared once so their names, defaults and help never drift apart.
+STALL_AFTER: Any = typer.Option(10.0, "--stall-after", min=1.0, help="A stall is this many median step intervals "
+                                "without new output or a new step.")
+STALL_FLOOR: Any = typer.Option(600.0, "--stall-floor", min=0.0, help="Never call a stall before this many seconds "
+                                "of silence (tripled before the first step); 0 turns the alarm off.")
+HEARTBEAT: Any = typer.Option(10.0, "--heartbeat", min=0.0, help="Minutes between status lines when stderr is a "
+                              "log, not a terminal (0: none).")
+METRICS_PORT: Any = typer.Option(None, "--metrics-port", min=0, help="Serve Prometheus gauges (best eval, evals "
+                                 "since it, distance to the stop gate, step time, stall, stops) on 127.0.0.1:PORT; "
+                                 "needs trainguard[prometheus].")
+METRICS_TEXTFILE: Any = typer.Option(None, "--metrics-textfile", help="Also write the gauges to FILE.prom for "
+                                     "node_exporter's textfile collector.")
 
 
 def build_guard(*, stop_on: str | None, alert_only: bool, run_name: str) -> Any:

@@ -17,6 +17,7 @@ from typing import Any
 import typer
 
 from ._common import guarded
+from ._live import HEARTBEAT, METRICS_PORT, METRICS_TEXTFILE, STALL_AFTER, STALL_FLOOR
 
 USAGE = "usage: trainguard run [OPTIONS] -- COMMAND [ARGS]..."
 
@@ -44,18 +45,11 @@ def register(app: typer.Typer) -> None:
         instrument: bool = typer.Option(True, "--instrument/--no-instrument", help="Attach the guard's callback to "
                                         "every HF/TRL and Lightning Trainer the command creates (no code change); "
                                         "without it, the output is parsed and signals stop the job."),
-        stall_after: float = typer.Option(10.0, "--stall-after", min=1.0, help="A stall is this many median step "
-                                          "intervals without output or a new step."),
-        stall_floor: float = typer.Option(600.0, "--stall-floor", min=0.0, help="Never call a stall before this "
-                                          "many seconds of silence (tripled before the first step); 0 turns the "
-                                          "alarm off."),
-        heartbeat: float = typer.Option(10.0, "--heartbeat", min=0.0, help="Minutes between status lines when "
-                                        "stderr is a log, not a terminal (0: none)."),
-        metrics_port: int = typer.Option(None, "--metrics-port", min=0, help="Serve Prometheus gauges (best eval, "
-                                         "evals since it, distance to the stop gate, step time, stall, stops) on "
-                                         "127.0.0.1:PORT; needs trainguard[prometheus]."),
-        metrics_textfile: Path = typer.Option(None, "--metrics-textfile", help="Also write the gauges to FILE.prom "
-                                              "for node_exporter's textfile collector."),
+        stall_after: float = STALL_AFTER,
+        stall_floor: float = STALL_FLOOR,
+        heartbeat: float = HEARTBEAT,
+        metrics_port: int = METRICS_PORT,
+        metrics_textfile: Path = METRICS_TEXTFILE,
     ) -> None:
         """Run a training command, guard it live, stop it cleanly (the trainer saves and exits) when told."""
         cmd = list(ctx.args)
