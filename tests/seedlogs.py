@@ -57,6 +57,20 @@ SEED003_START = datetime(2025, 12, 6, 14, 56, 52)
 SEED003_END = datetime(2025, 12, 7, 2, 37, 37)
 
 
+
+# The run's DeepSpeed config: its WarmupDecayLR scheduler block overrides lr_scheduler_type=constant.
+SEED003_DS = {
+    "train_micro_batch_size_per_gpu": "auto",
+    "gradient_accumulation_steps": "auto",
+    "bf16": {"enabled": "auto"},
+    "zero_optimization": {"stage": 2, "overlap_comm": True, "contiguous_gradients": True},
+    "scheduler": {
+        "type": "WarmupDecayLR",
+        "params": {"warmup_min_lr": 0, "warmup_max_lr": 2e-4, "warmup_num_steps": 10, "total_num_steps": 200},
+    },
+    "gradient_clipping": "auto",
+}
+
 def _interp_log(xs: list[float], ys: list[float], x: float) -> float:
     """Piecewise-linear interpolation of log(y) (y > 0)."""
     if x <= xs[0]:
@@ -201,18 +215,7 @@ def write_seed003(folder: Path, *, with_configs: bool = True, with_checkpoints: 
     (folder / "train_v4_7471.out").write_text("\n".join(lines) + "\n")
 
     if with_configs:
-        ds = {
-            "train_micro_batch_size_per_gpu": "auto",
-            "gradient_accumulation_steps": "auto",
-            "bf16": {"enabled": "auto"},
-            "zero_optimization": {"stage": 2, "overlap_comm": True, "contiguous_gradients": True},
-            "scheduler": {
-                "type": "WarmupDecayLR",
-                "params": {"warmup_min_lr": 0, "warmup_max_lr": 2e-4, "warmup_num_steps": 10, "total_num_steps": 200},
-            },
-            "gradient_clipping": "auto",
-        }
-        (folder / "ds_config.json").write_text(json.dumps(ds, indent=2))
+        (folder / "ds_config.json").write_text(json.dumps(SEED003_DS, indent=2))
         args = SEED003_ARGS
         (folder / "training_args.json").write_text(json.dumps(args, indent=2))
         adapter = SEED003_ADAPTER

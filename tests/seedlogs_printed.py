@@ -21,6 +21,7 @@ from pathlib import Path
 from tests.seedlogs import (
     SEED003_ADAPTER,
     SEED003_ARGS,
+    SEED003_DS,
     SEED003_END,
     SEED003_START,
     SEED003_STEPS,
@@ -28,18 +29,6 @@ from tests.seedlogs import (
     _ts,
     seed003_points,
 )
-
-SEED003_DS = {
-    "train_micro_batch_size_per_gpu": "auto",
-    "gradient_accumulation_steps": "auto",
-    "bf16": {"enabled": "auto"},
-    "zero_optimization": {"stage": 2, "overlap_comm": True, "contiguous_gradients": True},
-    "scheduler": {
-        "type": "WarmupDecayLR",
-        "params": {"warmup_min_lr": 0, "warmup_max_lr": 2e-4, "warmup_num_steps": 10, "total_num_steps": 200},
-    },
-    "gradient_clipping": "auto",
-}
 
 
 def _printed_args() -> list[str]:
