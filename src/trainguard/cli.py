@@ -61,6 +61,14 @@ class _LazyGroup(TyperGroup):
             cached = self.commands[cmd_name] = _load(cmd_name)
         return cached
 
+    def get_help_option(self, ctx: Any) -> Any:
+        from .commands._coerce import plain_param
+
+        option = super().get_help_option(ctx)
+        if option is not None:
+            plain_param(option)  # typer would build a pydantic adapter for this one bool
+        return option
+
     def format_help(self, ctx: Any, formatter: Any) -> None:
         self._listing = True
         try:
@@ -77,6 +85,9 @@ def _load(name: str) -> Any:
     if isinstance(cmd, TyperGroup):  # a module that registers several commands keeps the one named after it
         cmd = cmd.commands.get(name) or next(iter(cmd.commands.values()))
     cmd.name = name
+    from .commands._coerce import plain_coercion
+
+    plain_coercion(cmd)  # typer's per-option pydantic adapters cost ~0.1 s a start; ours are plain types
     return cmd
 
 

@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from ._arrays import median
 from .diagnosis import Diagnosis
 from .findings import Severity
 from .report.naming import SHORT_KEYS, fmt_value, parse_name, short_params
@@ -193,7 +194,7 @@ def group_runs(runs: list[RunSummary]) -> str:
     scored = [r for r in runs if r.final_eval is not None]
     if len(scored) < 2:
         return "none"
-    med = float(np.median([r.final_eval for r in scored]))
+    med = float(median([r.final_eval for r in scored]))
     ordered = sorted(scored, key=lambda r: r.final_eval)  # type: ignore[arg-type, return-value]
     for i, r in enumerate(ordered):
         r.group = "better" if (r.final_eval < med or (len(ordered) % 2 == 0 and i < len(ordered) // 2)) else "worse"  # type: ignore[operator]
@@ -220,7 +221,7 @@ def _phrase(key: str, good: list[Any], bad: list[Any]) -> tuple[str, float]:
     g = [x for x in (_as_float(v) for v in good) if x is not None]
     b = [x for x in (_as_float(v) for v in bad) if x is not None]
     if len(g) == len(good) and len(b) == len(bad) and g and b:
-        gm, bm = float(np.median(g)), float(np.median(b))
+        gm, bm = float(median(g)), float(median(b))
         gs, bs = fmt_value(gm), fmt_value(bm)
         if gm > 0 and bm > 0:
             ratio = bm / gm if bm > gm else gm / bm

@@ -19,10 +19,13 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import ConfigError, InputError
-from .run import Run, RunConfig, Sourced
+from .run_config import RunConfig, Sourced
+
+if TYPE_CHECKING:  # lint loads configs without the (numpy) metric model
+    from .run import Run
 
 # Framework key -> canonical key, for every flavour (HF names are mostly canonical already).
 _ALIASES: dict[str, str] = {

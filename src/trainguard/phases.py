@@ -29,6 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ._arrays import median, unique
 from .diagnosis import Best, LRSchedule, Phase
 from .facts import facts_of
 from .facts.noise import EVAL_NOISE_FLOOR
@@ -149,10 +150,10 @@ def _grid(run: Run, train: Series, ev: Series) -> list[_Cell]:
     grad = run.history.get_series(GRAD_NORM).finite().sorted()
     lr = run.history.get_series(LEARNING_RATE).finite().sorted()
     if len(ev) >= 2:
-        steps = [int(x) for x in np.unique(ev.steps)]
+        steps = [int(x) for x in unique(ev.steps)]
     elif len(train) >= 2:
         n = min(_TRAIN_BINS, len(train))
-        idx = np.unique(np.linspace(0, len(train) - 1, n + 1).round().astype(int)[1:])
+        idx = unique(np.linspace(0, len(train) - 1, n + 1).round().astype(int)[1:])
         steps = [int(train.steps[i]) for i in idx]
     else:
         return []
@@ -173,7 +174,7 @@ def _reference(values: np.ndarray, frac: float = 0.25) -> float | None:
     if not len(values):
         return None
     k = max(3, int(len(values) * frac))
-    return float(np.median(values[:k]))
+    return float(median(values[:k]))
 
 
 def _label(

@@ -239,8 +239,10 @@ def _observed_eval_interval(run: Run) -> int | None:
         return None
     import numpy as np
 
-    d = np.diff(np.unique(ev.steps))
-    return int(np.median(d)) if len(d) else None
+    from ._arrays import median, unique
+
+    d = np.diff(unique(ev.steps))
+    return int(median(d)) if len(d) else None
 
 
 def _run_steps(run: Run) -> int:

@@ -23,6 +23,7 @@ import math
 
 import numpy as np
 
+from .._arrays import median
 from ..facts import facts_of
 from ..facts._view import clamp01, fmt, xy
 from ..facts.train import ABOVE, BLOWUP, DIVERGED, REGRESSED
@@ -151,7 +152,7 @@ def _grad_story(run: Run) -> str:
     _, g = xy(run.history.get_series(GRAD_NORM))
     if len(g) < 2:
         return ""
-    a, b = float(np.median(g[: max(1, len(g) // 5)])), float(np.median(g[-max(1, len(g) // 5) :]))
+    a, b = float(median(g[: max(1, len(g) // 5)])), float(median(g[-max(1, len(g) // 5) :]))
     if a > 0 and b >= 3 * a:
         return f", with grad norm {fmt(a)} -> {fmt(b)}"
     return ""

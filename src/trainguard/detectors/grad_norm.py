@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._arrays import median
 from ..facts import facts_of
 from ..facts._smoothing import block_reduce, robust_log_z
 from ..facts._view import clamp01, fmt, train_xy, warmup_end, xy
@@ -48,9 +49,9 @@ def detect(
     out: list[Finding] = []
     rst, rv = block_reduce(st, v, 4096)
     k = max(2, len(rv) // 5)
-    early = float(np.median(rv[:k]))
-    late = float(np.median(rv[-k:]))
-    mid = float(np.median(rv[k:-k])) if len(rv) > 2 * k else (early + late) / 2
+    early = float(median(rv[:k]))
+    late = float(median(rv[-k:]))
+    mid = float(median(rv[k:-k])) if len(rv) > 2 * k else (early + late) / 2
     base_ev = {"early_median": early, "late_median": late, "early_end_step": int(rst[k - 1]), "late_start_step": int(rst[-k])}
     # --- collapse ---
     if float(np.abs(v).max()) == 0.0:
@@ -68,8 +69,8 @@ def detect(
         _tst, tv = train_xy(run)
         why = ""
         if len(tv) >= 4:
-            t0 = float(np.median(tv[: max(2, len(tv) // 10)]))
-            t1 = float(np.median(tv[-max(2, len(tv) // 10) :]))
+            t0 = float(median(tv[: max(2, len(tv) // 10)]))
+            t1 = float(median(tv[-max(2, len(tv) // 10) :]))
             if t0 > 0 and t1 < 0.05 * t0:
                 why = f", as train loss reached ~{fmt(t1)}: the training set is fitted and learning has effectively stopped"
         # Gradients shrink as any run converges; the collapse only costs something when eval has stopped
@@ -147,7 +148,7 @@ def _spikes(run: Run, st: np.ndarray, v: np.ndarray, ratio: float) -> dict:
         return {"after": [], "warmup": [], "warmup_end": we}
     sst, sv = st[pos], v[pos]
     z, base, _ = robust_log_z(sv, 9)
-    later = np.median(sv[sst > cut]) if (sst > cut).any() else np.median(sv)
+    later = median(sv[sst > cut]) if (sst > cut).any() else median(sv)
     # at the very start the rolling median is itself inflated by the warm-up spikes: judge those against the later median
     ref = np.where(sst <= cut, np.minimum(base, later), base)
     hit = np.nonzero((sv >= ratio * ref) & ((z >= 6) | (sst <= cut)))[0]
@@ -168,7 +169,7 @@ def _clipping(run: Run, st: np.ndarray, v: np.ndarray, fraction: float, we: int 
     above = float(np.mean(v[m] > mg))
     if above < fraction:
         return None
-    med = float(np.median(v[m]))
+    med = float(median(v[m]))
     sev = Severity.WARNING if med >= 10 * mg else Severity.INFO
     msg = (
         f"Gradient clipping at max_grad_norm={fmt(mg)} is active at {above:.0%} of the logged steps after warm-up "

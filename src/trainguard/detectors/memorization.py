@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._arrays import median
 from ..facts import facts_of
 from ..facts._smoothing import head_level, rolling_median, tail_level
 from ..facts._view import clamp01, fmt, steps_per_epoch, train_xy
@@ -117,7 +118,7 @@ def _fast_drop(run: Run, st: np.ndarray, v: np.ndarray, factor: float, floor: fl
     j = -1
     for i in hit[:50]:
         nxt = v[i : i + 3]
-        if float(np.median(nxt)) <= 2 * target:
+        if float(median(nxt)) <= 2 * target:
             j = int(i)
             break
     if j < 0:
@@ -138,7 +139,7 @@ def _fast_drop(run: Run, st: np.ndarray, v: np.ndarray, factor: float, floor: fl
     s0, s1 = int(st[start_i]), int(st[j])
     steps = s1 - s0
     frac = float(st[j]) / spe if spe else None
-    zero = bool(float(np.median(v[j : j + 3])) == 0.0)
+    zero = bool(float(median(v[j : j + 3])) == 0.0)
     from_v, to_v = float(v[start_i]), float(v[j])
     orders = float(np.log10(from_v / max(to_v, 1e-12)))
     if frac is None:

@@ -21,6 +21,7 @@ import math
 
 import numpy as np
 
+from .._arrays import median
 from ..facts._smoothing import block_reduce, rolling_median
 from ..facts._view import clamp01, eval_metric, fmt, train_xy, xy
 from ..facts.noise import diff_noise, eval_noise
@@ -139,10 +140,10 @@ def _measure(st: np.ndarray, v: np.ndarray, higher: bool, min_rel: float) -> dic
     n = len(o)
     # point-to-point noise; on short smooth curves the curvature inflates the first-difference estimate,
     # so the smaller of the two estimators is the better one
-    noise = min(diff_noise(o), eval_noise(np.abs(o), floor=0.0) * float(np.median(np.abs(o)))) if n >= 6 else 0.0
+    noise = min(diff_noise(o), eval_noise(np.abs(o), floor=0.0) * float(median(np.abs(o)))) if n >= 6 else 0.0
     k = max(1, n // 10)
-    start = float(np.median(o[:k])) if k > 1 else float(max(o[0], np.median(o[:3])))
-    end = float(np.median(o[-max(1, n // 10) :]))
+    start = float(median(o[:k])) if k > 1 else float(max(o[0], median(o[:3])))
+    end = float(median(o[-max(1, n // 10) :]))
     lvl = max(abs(start), 1e-12)
     total_rel = (start - end) / lvl
     se_total = 1.25 * noise * math.sqrt(1 / k + 1 / max(1, n // 10))
@@ -150,8 +151,8 @@ def _measure(st: np.ndarray, v: np.ndarray, higher: bool, min_rel: float) -> dic
     h = n // 2
     win = o[h:]
     m = max(1, len(win) // 5)
-    w_start = float(np.median(win[:m]))
-    w_end = float(np.median(win[-m:]))
+    w_start = float(median(win[:m]))
+    w_end = float(median(win[-m:]))
     w_lvl = max(abs(w_start), 1e-12)
     w_rel = (w_start - w_end) / w_lvl
     se = 1.25 * noise * math.sqrt(2 / m)

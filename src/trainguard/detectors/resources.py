@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._arrays import median
 from ..facts._smoothing import block_reduce
 from ..facts._view import fmt, xy
 from ..findings import Finding, Severity
@@ -26,8 +27,8 @@ def _levels(st: np.ndarray, v: np.ndarray) -> tuple[float, float, float, int, in
     if len(v) < 6:
         return None
     k = max(2, len(v) // 5)
-    early, late = float(np.median(v[:k])), float(np.median(v[-k:]))
-    mid = float(np.median(v[k:-k])) if len(v) > 2 * k else (early + late) / 2
+    early, late = float(median(v[:k])), float(median(v[-k:]))
+    mid = float(median(v[k:-k])) if len(v) > 2 * k else (early + late) / 2
     return early, mid, late, int(st[0]), int(st[-1])
 
 

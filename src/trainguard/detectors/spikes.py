@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._arrays import median
 from ..facts._smoothing import (
     block_reduce,
     head_level,
@@ -109,7 +110,7 @@ def _eval_bounce(run: Run, min_jump: float) -> Finding | None:
     if len(v) < 3:
         return None
     o = -v if higher else v
-    sigma = eval_noise(np.abs(v), floor=0.0) * float(np.median(np.abs(v))) if len(o) >= 6 else 0.0
+    sigma = eval_noise(np.abs(v), floor=0.0) * float(median(np.abs(v))) if len(o) >= 6 else 0.0
     events = []
     for i in range(1, len(o) - 1):  # evals are few (tens to hundreds)
         jump = float(o[i] - o[i - 1])

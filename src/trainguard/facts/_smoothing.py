@@ -19,6 +19,7 @@ import math
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from .._arrays import median
 from .noise import mad_sigma
 
 _CHUNK = 1 << 17  # rows per chunk in windowed medians: bounds the temporary (rows x w) copy
@@ -32,13 +33,13 @@ def rolling_median(x: np.ndarray, w: int) -> np.ndarray:
         return x.copy()
     w = int(w) | 1
     if n < w:
-        return np.full(n, float(np.median(x)))
+        return np.full(n, float(median(x)))
     h = w // 2
     padded = np.concatenate([x[h:0:-1], x, x[-2 : -h - 2 : -1]])
     out = np.empty(n)
     for a in range(0, n, _CHUNK):
         b = min(n, a + _CHUNK)
-        out[a:b] = np.median(sliding_window_view(padded[a : b + 2 * h], w), axis=1)
+        out[a:b] = median(sliding_window_view(padded[a : b + 2 * h], w), axis=1)
     return out
 
 
@@ -56,12 +57,12 @@ def trailing_median(x: np.ndarray, w: int) -> np.ndarray:
     w = max(1, int(w))
     # the first w points: expanding medians (few, so a short loop is fine)
     for i in range(1, min(n, w + 1)):
-        out[i] = float(np.median(x[:i]))
+        out[i] = float(median(x[:i]))
     if n > w + 1:
         for a in range(w + 1, n, _CHUNK):
             b = min(n, a + _CHUNK)
             win = sliding_window_view(x[a - w : b - 1], w)
-            out[a:b] = np.median(win, axis=1)
+            out[a:b] = median(win, axis=1)
     return out
 
 
@@ -79,10 +80,10 @@ def block_reduce(steps: np.ndarray, values: np.ndarray, max_points: int = 2048) 
     m = n // k
     head_v = values[: m * k].reshape(m, k)
     head_s = steps[: m * k].reshape(m, k)
-    v = np.median(head_v, axis=1)
+    v = median(head_v, axis=1)
     s = head_s[:, k // 2].astype(np.int64)
     if m * k < n:
-        v = np.append(v, np.median(values[m * k :]))
+        v = np.append(v, median(values[m * k :]))
         s = np.append(s, steps[(m * k + n - 1) // 2])
     return s, v
 
@@ -162,13 +163,13 @@ def linfit(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
 def head_level(values: np.ndarray, fraction: float = 0.1, min_points: int = 3) -> float:
     """Median of the first ``fraction`` of the points (at least ``min_points``): a robust starting level."""
     k = max(min_points, int(len(values) * fraction))
-    return float(np.median(values[:k]))
+    return float(median(values[:k]))
 
 
 def tail_level(values: np.ndarray, fraction: float = 0.1, min_points: int = 3) -> float:
     """Median of the last ``fraction`` of the points (at least ``min_points``): a robust final level."""
     k = max(min_points, int(len(values) * fraction))
-    return float(np.median(values[-k:]))
+    return float(median(values[-k:]))
 
 
 __all__ = [

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from .._arrays import median
 from ..run import Run, Series
 from ._view import eval_metric, train_xy
 
@@ -119,7 +120,7 @@ def train_at(train_steps: np.ndarray, train_values: np.ndarray, at: np.ndarray, 
     if ok.any():
         rows = win[end[ok] - 1]
         with np.errstate(all="ignore"):
-            out[ok] = np.nanmedian(rows, axis=1) if np.isnan(rows).any() else np.median(rows, axis=1)
+            out[ok] = np.nanmedian(rows, axis=1) if np.isnan(rows).any() else median(rows, axis=1)
     return out
 
 

@@ -17,6 +17,8 @@ import math
 
 import numpy as np
 
+from .._arrays import median
+
 MAD_TO_SIGMA = 1.4826  # MAD of a normal sample times this estimates its standard deviation
 
 EVAL_NOISE_FLOOR = 0.01
@@ -38,7 +40,7 @@ def mad_sigma(x: np.ndarray) -> float:
     x = x[np.isfinite(x)]
     if len(x) < 2:
         return 0.0
-    return float(MAD_TO_SIGMA * np.median(np.abs(x - np.median(x))))
+    return float(MAD_TO_SIGMA * median(np.abs(x - median(x))))
 
 
 def diff_noise(x: np.ndarray) -> float:
@@ -52,7 +54,7 @@ def diff_noise(x: np.ndarray) -> float:
     if len(x) < 3:
         return 0.0
     d = np.diff(x)
-    return float(MAD_TO_SIGMA * np.median(np.abs(d - np.median(d))) / math.sqrt(2.0))
+    return float(MAD_TO_SIGMA * median(np.abs(d - median(d))) / math.sqrt(2.0))
 
 
 def eval_noise(values: np.ndarray, upto: int | None = None, *, floor: float = EVAL_NOISE_FLOOR) -> float:
@@ -82,9 +84,9 @@ def eval_noise(values: np.ndarray, upto: int | None = None, *, floor: float = EV
     if np.all(tail > 0):
         d2 = np.diff(np.log(tail), 2)
     else:  # metrics that cross zero (log-likelihoods, rewards): relative to their typical size
-        scale = float(np.median(np.abs(tail))) or 1.0
+        scale = float(median(np.abs(tail))) or 1.0
         d2 = np.diff(tail, 2) / scale
-    est = MAD_TO_SIGMA * float(np.median(np.abs(d2))) / math.sqrt(6.0)
+    est = MAD_TO_SIGMA * float(median(np.abs(d2))) / math.sqrt(6.0)
     return max(est, floor)
 
 

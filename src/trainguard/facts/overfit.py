@@ -38,6 +38,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .._arrays import median
 from ..findings import Severity
 from .noise import eval_noise
 
@@ -118,7 +119,7 @@ def judge_overfitting(
     after = n - 1 - b
     post = o[b + 1 :]
     k = min(LEVEL_EVALS, after)
-    level = float(np.median(post[-k:])) if k else best
+    level = float(median(post[-k:])) if k else best
     rise = (level - best) / scale
     final_rise = (float(o[-1]) - best) / scale
     first = float(o[0])

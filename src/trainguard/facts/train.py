@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from .._arrays import median
 from ._smoothing import block_reduce, head_level
 from .noise import diff_noise
 
@@ -89,10 +90,10 @@ def assess_train(steps: np.ndarray, values: np.ndarray) -> TrainVerdict | None:
     # a median of five), at most half the curve
     k = max(2, min(max(5, n // 10), n // 2))
     tail = v[-k:]
-    end = float(np.median(tail))
+    end = float(median(tail))
     # the best level over windows of the same size, full windows only: like is compared with like, and an edge
     # padded by reflection never makes a "best" out of two lucky batches
-    meds = np.median(sliding_window_view(v, k), axis=1)
+    meds = median(sliding_window_view(v, k), axis=1)
     j = int(np.argmin(meds))
     best = float(meds[j])
     bi = j + k // 2

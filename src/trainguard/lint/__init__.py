@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from ..run import RunConfig
+from ..run_config import RunConfig
 from .loaders import LintConfig, from_run_config, load_files
 from .rules import RULES, LintResult, Rule, find_rule, run_rules
 

@@ -27,7 +27,7 @@ from typing import Any
 
 from ..errors import InputError
 from ..readers._io import checked_int
-from ..run import RunConfig
+from ..run_config import RunConfig
 
 # Flavour names, as they appear in messages and --json.
 HF, DS, PEFT, AXOLOTL, LLAMAFACTORY, TRAINGUARD = "TrainingArguments", "deepspeed", "adapter_config", "axolotl", "llamafactory", "trainguard"

@@ -14,34 +14,75 @@ Configs found beside the run (or given with ``--config``) are attached by
 from __future__ import annotations
 
 import importlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import ModuleType
+from typing import TYPE_CHECKING
 
 from ..errors import InputError, NoMetricsError
-from ..run import Run
 from ._io import head, looks_binary, spool_stdin
 from ._protocol import RunList, Skipped
 
-# Module names under trainguard.readers, in priority order for equal sniffs.
-# Add a format by adding its module here.
-_REGISTRY: tuple[str, ...] = (
-    "trainer_state",
-    "hf_stdout",
-    "tensorboard",
-    "wandb_run",
-    "wandb_export",
-    "lightning_csv",
-    "table",
-    "jsonl",
-    "keras_json",
-    "json_metrics",
-    "keras_stdout",
-    "multiline",
-    "megatron",
-    "coqui",
-    "text",
-)
+if TYPE_CHECKING:  # the Run model (numpy) loads with the reader that builds one, not with the registry
+    from ..run import Run
+
+
+def _always(data: bytes, path: Path | None) -> bool:
+    return True
+
+
+def _in_head(*needles: bytes, n: int = 65536) -> Callable[[bytes, Path | None], bool]:
+    def claim(data: bytes, path: Path | None) -> bool:
+        h = data[:n]
+        return any(x in h for x in needles)
+
+    return claim
+
+
+def _json_doc(data: bytes, path: Path | None) -> bool:
+    return data.lstrip()[:1] in (b"{", b"[")
+
+
+def _delimited(data: bytes, path: Path | None) -> bool:
+    first = data.split(b"\n", 1)[0]
+    return b"," in first or b"\t" in first
+
+
+def _tfrecord(data: bytes, path: Path | None) -> bool:
+    # a record's uint64 length has zero high bytes; a damaged file is still claimed by its name
+    return b"\x00" in data[:8] or (path is not None and "tfevents." in path.name)
+
+
+_Claim = Callable[[bytes, Path | None], bool]
+
+# Module names under trainguard.readers, in priority order for equal sniffs, each with a claim:
+# a test on the head's bytes that is true for every file the module's sniff can score above 0
+# (a necessary condition, never a verdict). Only modules whose claim holds are imported and
+# sniffed, so reading a trainer_state.json imports one reader, not sixteen (~0.1 s of module
+# set-up and regex compiling). ``tests/readers/test_claims.py`` checks, on every fixture and
+# real run, that the claims pick the same reader as sniffing with every module.
+# Each entry is (claim, the highest score the module's sniff gives): sniffing goes from the
+# highest possible score down and stops once the best so far beats every remaining one, so a
+# sure reader never loads the weaker ones. Add a format by adding its module here.
+_CLAIMS: dict[str, tuple[_Claim, float]] = {
+    "trainer_state": (lambda d, p: d.lstrip()[:1] == b"{" and b'"log_history"' in d, 0.95),
+    "hf_stdout": (lambda d, p: b"{'" in d[: 1 << 20], 0.9),
+    "tensorboard": (_tfrecord, 1.0),
+    "wandb_run": (lambda d, p: d[:4] == b":W&B", 1.0),
+    "wandb_export": (_delimited, 0.9),
+    "lightning_csv": (_delimited, 0.9),
+    "table": (_delimited, 0.7),
+    "jsonl": (_json_doc, 0.8),
+    "keras_json": (_json_doc, 0.8),
+    "json_metrics": (_json_doc, 0.55),
+    "keras_stdout": (_in_head(b"Epoch "), 0.85),
+    "multiline": (_always, 0.75),
+    "megatron": (_in_head(b"iteration"), 0.85),
+    "coqui": (_in_head(b"GLOBAL_STEP"), 0.9),
+    "text": (_always, 0.6),
+}
+_REGISTRY: tuple[str, ...] = tuple(_CLAIMS)
+_BINARY = frozenset({"tensorboard", "wandb_run"})  # formats that are not text (``BINARY = True`` in the module)
 
 # Free-text logs whose printed settings (argparse Namespace, key=value dumps, Megatron's arguments
 # block, checkpoint saves) are read by ``log_config`` after the metrics; hf_stdout does it itself.
@@ -52,7 +93,28 @@ _DIR_REGISTRY: tuple[str, ...] = ("folder", "mlflow_store", "wandb_run")
 
 
 def readers() -> list[ModuleType]:
+    """Every file reader, imported (``--reader NAME``, folder listings, the conformance tests)."""
     return [importlib.import_module(f"{__name__}.{m}") for m in _REGISTRY]
+
+
+def _claimants(data: bytes, path: Path | None, names: Sequence[str] = _REGISTRY) -> list[ModuleType]:
+    """The readers whose claim holds for ``data``, imported, in priority order."""
+    return [importlib.import_module(f"{__name__}.{m}") for m in names if _CLAIMS[m][0](data, path)]
+
+
+def _scores(path: Path, data: bytes) -> list[tuple[float, int, ModuleType]]:
+    """(score, priority, module) of the claimants sniffed, highest possible score first, stopping when none left can match the best."""
+    todo = sorted(((_CLAIMS[m][1], i, m) for i, m in enumerate(_REGISTRY) if _CLAIMS[m][0](data, path)), key=lambda t: (-t[0], t[1]))
+    out: list[tuple[float, int, ModuleType]] = []
+    best = 0.0
+    for top, i, name in todo:
+        if best > top:
+            break  # no module left can reach or tie the best: the rest are never imported
+        mod = importlib.import_module(f"{__name__}.{name}")
+        score = float(mod.sniff(data, path))
+        out.append((score, i, mod))
+        best = max(best, score)
+    return out
 
 
 def dir_readers() -> list[ModuleType]:
@@ -61,7 +123,7 @@ def dir_readers() -> list[ModuleType]:
 
 def pick_reader(path: Path, data: bytes) -> ModuleType:
     """The reader whose sniff is most confident for ``data``; InputError when none or a tie."""
-    scored = sorted(((float(m.sniff(data, path)), i, m) for i, m in enumerate(readers())), key=lambda t: (-t[0], t[1]))
+    scored = sorted(_scores(path, data), key=lambda t: (-t[0], t[1]))
     if not scored or scored[0][0] <= 0:
         raise NoMetricsError(path, "unknown format: no metrics found; try --pattern REGEX with named groups")
     if len(scored) > 1 and scored[1][0] == scored[0][0] and scored[0][0] < 0.99:
@@ -94,7 +156,7 @@ def read_file(path: Path, *, fmt: str | None = None, pattern: str | None = None)
 
 def _binary_ok(path: Path, data: bytes) -> bool:
     """Binary formats we do read (TensorBoard event files) claim the file through their own sniff."""
-    return any(getattr(m, "BINARY", False) and m.sniff(data, path) > 0 for m in readers())
+    return any(m.sniff(data, path) > 0 for m in _claimants(data, path, sorted(_BINARY)))
 
 
 def read_runs(path: str | Path, *, fmt: str | None = None, pattern: str | None = None) -> RunList:

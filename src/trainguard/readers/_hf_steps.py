@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .._arrays import median
 from ._hf_scan import KIND_EVAL, KIND_OTHER, KIND_SUMMARY, KIND_TRAIN
 
 HF_DEFAULT_LOGGING_STEPS = 500
@@ -264,9 +265,9 @@ def _counter_offset(bar_n: np.ndarray, epoch: np.ndarray, exact: np.ndarray, spe
         d = b - slope * e
     else:
         d = b - spe * e
-    med = float(np.median(d))
+    med = float(median(d))
     k = round(med)
-    if k == 0 or abs(med - k) > 0.25 or float(np.median(np.abs(d - med))) > 0.25:
+    if k == 0 or abs(med - k) > 0.25 or float(median(np.abs(d - med))) > 0.25:
         return 0
     return int(k)
 

@@ -32,9 +32,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-from ..run import Run
+if TYPE_CHECKING:  # lint imports readers._io without numpy: the Run model is only named here
+    from ..run import Run
 
 
 @runtime_checkable
@@ -70,7 +71,7 @@ class Skipped:
         return {"path": self.path, "reason": self.reason}
 
 
-class RunList(list[Run]):
+class RunList(list["Run"]):
     """The runs found at a path, plus ``skipped``: the files that were not read, each with its reason.
 
     A plain ``list`` to every caller that only wants the runs.

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._arrays import unique
 from ..errors import InputError, NoMetricsError
 from ..run import EPOCH, Run, Series
 from . import log_config
@@ -304,7 +305,7 @@ class StreamParser:
         kind = cols["kind"][rec]
         ep = cols["epoch"][rec]
         st = step_of[rec - lo]
-        for k in np.unique(key).tolist():
+        for k in unique(key).tolist():
             kname = self._key_names[k]
             sel_k = key == k
             for kd in (KIND_TRAIN, KIND_OTHER, KIND_EVAL):

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from .._arrays import unique
 from .._sanitize import clean
 from ..diagnosis import Diagnosis
 from ..recommendations import code_blocks
@@ -180,7 +181,7 @@ def timeline_steps(d: Diagnosis, limit: int = MAX_TIMELINE_ROWS) -> list[int]:
         base = h.get_series(TRAIN_LOSS)
     if not len(base):
         return []
-    steps = np.unique(base.steps)
+    steps = unique(base.steps)
     if len(steps) <= limit:
         return [int(s) for s in steps]
     idx = set(np.linspace(0, len(steps) - 1, limit - 1).round().astype(int).tolist())
@@ -207,7 +208,7 @@ def _timeline(d: Diagnosis, out: list[str]) -> None:
                 phase_at[s] = p
     best = d.best.step if d.best is not None else None
     out.append("## Timeline\n")
-    total = len(np.unique((ev if len(ev) >= 2 else tr).steps))
+    total = len(unique((ev if len(ev) >= 2 else tr).steps))
     if total > len(steps):
         out.append(f"{len(steps)} of {total} points shown (evenly spaced, plus the best).\n")
     head = ["Step"] + (["Epoch"] if epochs is not None else []) + [c for c, _ in cols] + ["Phase"]

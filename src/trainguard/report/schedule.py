@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from .._arrays import median
 from ..run import EPOCH, Run, RunConfig
 
 
@@ -46,7 +47,7 @@ def steps_per_epoch(run: Run) -> float | None:
         ratios.extend((st[m] / e[m]).tolist())
         if len(ratios) >= 3:
             break
-    return float(np.median(ratios)) if ratios else None
+    return float(median(ratios)) if ratios else None
 
 
 def total_steps(run: Run) -> int | None:
