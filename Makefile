@@ -10,7 +10,8 @@ venv: $(STAMP)
 
 # torch first, pinned: 2.13.0 is a CPU wheel that lies on disk here; a bare
 # `torch` would pull a multi-GB CUDA build from the registry.
-$(STAMP): pyproject.toml
+# setup.py and the C source too: a changed extension is rebuilt by the editable install.
+$(STAMP): pyproject.toml setup.py src/trainguard/_speedups.c
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q torch==2.13.0
@@ -31,4 +32,4 @@ bench: $(STAMP)
 	for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 clean:
-	rm -rf $(VENV) build dist src/*.egg-info
+	rm -rf $(VENV) build dist src/*.egg-info src/trainguard/*.so

@@ -8,9 +8,13 @@ and says so, since "step 3" there means "after the 4th epoch". Empty cells are
 missing values, not zeros, so sparse tables (Lightning, W&B) keep train and
 eval rows apart.
 
-Reading is columnar: the ``csv`` module splits rows, numpy parses each column
-in one call. Only a table whose step goes back (a resumed or concatenated run)
-takes the per-row path through :class:`~._collect.Collector`.
+Reading is columnar. A plain numeric body (numbers, empty cells) is parsed in
+one pass over the file's bytes by the optional C extension
+(:mod:`trainguard._speedups`, issue 14: >= 150 MB/s); without it, or for
+anything else (quotes, text cells, ragged rows), the ``csv`` module splits rows
+and numpy parses each column in one call. Both paths give the same Run. Only a
+table whose step goes back (a resumed or concatenated run) takes the per-row
+path through :class:`~._collect.Collector`.
 """
 
 from __future__ import annotations
@@ -22,10 +26,11 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import _compiled
 from ..errors import InputError, NoMetricsError
 from ..run import EPOCH, Run, Series
 from ._collect import Collector, first_run, metric_name
-from ._io import read_text
+from ._io import decode, open_binary
 
 NAME = "table"
 
@@ -91,9 +96,19 @@ def read(path: Path | str, *, fmt: str = NAME) -> Run:
 def read_all(path: Path | str, *, fmt: str = NAME) -> list[Run]:
     """Every run in the table at ``path`` (more than one when the step counter restarts from the beginning)."""
     p = Path(path)
-    text = _one_newline(read_text(p))
+    with open_binary(p) as f:
+        data = f.read()
     notes: list[str] = []
-    fast = _numeric_matrix(text)
+    compiled = _compiled_matrix(data)
+    text = ""
+    if compiled is not None:
+        header, matrix, dropped_last = compiled
+        if dropped_last:
+            notes.append(_INCOMPLETE_LAST_ROW)
+        fast: tuple[list[str], np.ndarray] | None = (header, matrix)
+    else:
+        text = _one_newline(decode(data))
+        fast = _numeric_matrix(text)
     if fast is not None:
         header, matrix = fast
         width = len(header)
@@ -117,7 +132,7 @@ def read_all(path: Path | str, *, fmt: str = NAME) -> list[Run]:
         if bad:
             if bad == [len(body) - 1] and len(body[-1]) < width:
                 body.pop()
-                notes.append("last row is incomplete (file still being written?); skipped")
+                notes.append(_INCOMPLETE_LAST_ROW)
             else:
                 i = bad[0]
                 raise InputError(p, f"ragged rows: line {i + 2} has {len(body[i])} fields, the header has {width}")
@@ -177,6 +192,38 @@ def read_all(path: Path | str, *, fmt: str = NAME) -> list[Run]:
         if steps_per_epoch_unknown:
             r.steps_per_epoch = None
     return runs
+
+
+_INCOMPLETE_LAST_ROW = "last row is incomplete (file still being written?); skipped"
+_LINE_END = re.compile(rb"[\r\n]")
+
+
+def _compiled_matrix(data: bytes) -> tuple[list[str], np.ndarray, bool] | None:
+    """(header, rows x columns float64, last row dropped) from the C extension; None to take the Python path.
+
+    Works on the file's bytes, so the decode and newline passes over the whole
+    file are skipped; the header line is decoded and split as the Python path
+    would (after :func:`_one_newline`), and a quoted or blank header is left to
+    the ``csv`` path. The extension refuses every body that is not plain numbers
+    (see ``parse_table`` in ``_speedups.c``), so each result is the one the
+    Python path gives, the note on an unfinished last row included.
+    """
+    sp = _compiled.speedups
+    if sp is None:
+        return None
+    end = _LINE_END.search(data)
+    if end is None:
+        return None
+    head = decode(data[: end.start()])
+    if '"' in head or not head.strip():
+        return None
+    delim = "\t" if "\t" in head else ","
+    header = [c.strip() for c in head.split(delim)]
+    parsed = sp.parse_table(memoryview(data)[end.end() :], ord(delim), len(header))
+    if parsed is None:
+        return None
+    values, rows, dropped_last = parsed  # column after column: each column a contiguous array
+    return header, np.frombuffer(values, np.float64).reshape(len(header), rows).T, dropped_last
 
 
 def _one_newline(text: str) -> str:
@@ -285,11 +332,17 @@ def _build(
     st = steps[have_step]
     if len(st) < 2 or bool(np.all(np.diff(st) >= 0)):
         run = Run(name=name, format=fmt, sources=[str(p)])
+        # one all-NaN column for every dense Series without epochs or wall times: Series copies it,
+        # and each fresh array it would fill itself costs page faults on a large table
+        missing = np.full(len(steps), np.nan) if epochs is None or walls is None else None
         for mname, v in metrics.items():
             m = have_step & ~np.isnan(v)
             if mname == EPOCH:  # one epoch point per step (sparse tables repeat it on train and eval rows)
                 m &= np.r_[True, np.diff(steps) != 0]
-            if m.any():
+            if m.all():  # a dense column: Series copies the arrays anyway, so no masked copy first
+                run.history.set(mname, Series(steps, v, missing if epochs is None else epochs,
+                                              missing if walls is None else walls))
+            elif m.any():
                 run.history.set(
                     mname,
                     Series(

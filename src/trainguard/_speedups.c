@@ -1,0 +1,458 @@
+/*
+ * trainguard._speedups: optional compiled fast paths for the log readers.
+ *
+ * Why this exists: a metrics CSV of a long run is tens to hundreds of MB of
+ * numbers, and issue 14 asks the table reader for >= 150 MB/s. Pure Python
+ * and numpy top out near 50 MB/s on such a body (np.loadtxt 52, fromstring
+ * 34, float() per cell 29), because every cell becomes a Python object or
+ * goes through a general-purpose, locale-aware parser. Here the whole body is
+ * parsed in one pass into a float64 buffer.
+ *
+ * The module is optional: the package installs without a compiler, and every
+ * reader keeps a pure-Python path that gives the same result (the tests run
+ * both). Functions here only take the plain case and return None for
+ * anything else, so that the Python path, with its error messages and notes,
+ * decides every unusual input.
+ *
+ * Numbers are bit-identical to Python's float(): plain decimals with at most
+ * 19 significant digits whose value is exactly m * 10^e with m <= 2^53 and
+ * |e| <= 22 are computed with one IEEE multiply or divide (Clinger's fast
+ * path, exact because both operands are exact and one rounding follows);
+ * every other number goes to PyOS_string_to_double, the correctly rounded,
+ * locale-independent parser float() itself uses.
+ *
+ * No numpy headers: results come back as a bytearray of native float64 that
+ * numpy.frombuffer wraps without a copy, so the build needs only Python.h.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <float.h>
+#include <stdint.h>
+#include <string.h>
+
+/* The one-operation fast path is exact only with IEEE double arithmetic that
+ * rounds each operation to double (SSE2, ARM64); x87 extended precision or
+ * -ffast-math could round twice, so there every number takes the slow path. */
+#if defined(__FAST_MATH__) || (defined(FLT_EVAL_METHOD) && FLT_EVAL_METHOD != 0) || DBL_MANT_DIG != 53
+#define TG_FAST_FLOATS 0
+#else
+#define TG_FAST_FLOATS 1
+#endif
+
+/* 8-byte digit scanning needs GCC/Clang builtins and little-endian loads; elsewhere, byte by byte. */
+#if defined(__GNUC__) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define TG_SWAR 1
+#define TG_INLINE static inline __attribute__((always_inline))
+#define TG_NOINLINE static __attribute__((noinline))
+#else
+#define TG_SWAR 0
+#define TG_INLINE static inline
+#define TG_NOINLINE static
+#endif
+
+/* Longest number token handed to the slow parser; longer cells are not plain metrics. */
+#define TG_MAX_TOKEN 128
+
+static const double POW10[23] = {
+    1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
+    1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+};
+static const uint64_t UPOW10[16] = {
+    1ULL, 10ULL, 100ULL, 1000ULL, 10000ULL, 100000ULL, 1000000ULL, 10000000ULL,
+    100000000ULL, 1000000000ULL, 10000000000ULL, 100000000000ULL, 1000000000000ULL,
+    10000000000000ULL, 100000000000000ULL, 1000000000000000ULL,
+};
+#define TG_2POW53 (1ULL << 53)
+
+/* float("nan"), read once at import so an empty cell is the same NaN Python makes. */
+static double tg_nan;
+
+static inline int is_digit(unsigned char c) { return (unsigned char)(c - '0') < 10; }
+
+static inline int lower_eq(const unsigned char *p, const unsigned char *end, const char *word) {
+    size_t n = strlen(word);
+    if ((size_t)(end - p) < n) return 0;
+    for (size_t i = 0; i < n; i++) {
+        if ((p[i] | 0x20) != (unsigned char)word[i]) return 0;
+    }
+    return 1;
+}
+
+/* The slow, always-correct parse of token [p, end): Python's own parser. 0 on success. */
+TG_NOINLINE int slow_parse(const unsigned char *p, const unsigned char *end, double *out) {
+    char buf[TG_MAX_TOKEN + 1];
+    Py_ssize_t n = end - p;
+    char *stop = NULL;
+    if (n <= 0 || n > TG_MAX_TOKEN) return -1;
+    memcpy(buf, p, (size_t)n);
+    buf[n] = '\0';
+    double v = PyOS_string_to_double(buf, &stop, NULL);
+    if (v == -1.0 && PyErr_Occurred()) {
+        PyErr_Clear();
+        return -1;
+    }
+    if (stop != buf + n) return -1;
+    *out = v;
+    return 0;
+}
+
+#if TG_SWAR
+/* The value of 8 digits already reduced to 0..9 per byte, first digit in the lowest byte. */
+TG_INLINE uint64_t eight_digits(uint64_t t) {
+    t = (t * 10) + (t >> 8);
+    return (((t & 0x000000FF000000FFULL) * (100 + (1000000ULL << 32))) +
+            (((t >> 16) & 0x000000FF000000FFULL) * (1 + (10000ULL << 32)))) >> 32;
+}
+#endif
+
+/*
+ * The run of ASCII digits at p, folded into *m (m = m * 10^n + digits; it
+ * wraps past 19 digits, which the caller sees from the run lengths). Eight
+ * bytes at a time where eight can be read: the run length comes from a bit
+ * mask and the value from three multiplies, so short runs cost no
+ * mispredicted loop exit per digit.
+ */
+TG_INLINE const unsigned char *digit_run(const unsigned char *p, const unsigned char *end, uint64_t *m) {
+#if TG_SWAR
+    while (end - p >= 8) {
+        uint64_t x;
+        memcpy(&x, p, 8);
+        uint64_t t = x ^ 0x3030303030303030ULL; /* digits become bytes 0..9 */
+        /* a byte is no digit when its high nibble is set, before or after adding 6; a carry out of
+         * a non-digit byte only reaches later bytes, so the first non-digit is always found */
+        uint64_t nondigit = (t | (t + 0x0606060606060606ULL)) & 0xF0F0F0F0F0F0F0F0ULL;
+        if (nondigit == 0) {
+            *m = *m * 100000000ULL + eight_digits(t);
+            p += 8;
+            continue;
+        }
+        int n = __builtin_ctzll(nondigit) >> 3;
+        if (n) {
+            *m = *m * UPOW10[n] + eight_digits(t << (8 * (8 - n)));
+            p += n;
+        }
+        return p;
+    }
+#endif
+    while (p < end && is_digit(*p)) {
+        *m = *m * 10 + (uint64_t)(*p - '0');
+        p++;
+    }
+    return p;
+}
+
+/* nan, inf, infinity (any case, after an optional sign) at p: Python's parser reads them. */
+TG_NOINLINE int parse_special(const unsigned char **pp, const unsigned char *start, const unsigned char *p,
+                              const unsigned char *end, double *out) {
+    const unsigned char *q;
+    if (lower_eq(p, end, "nan")) q = p + 3;
+    else if (lower_eq(p, end, "infinity")) q = p + 8;
+    else if (lower_eq(p, end, "inf")) q = p + 3;
+    else return -1;
+    if (slow_parse(start, q, out) != 0) return -1;
+    *pp = q;
+    return 0;
+}
+
+/*
+ * One number starting at *pp (no leading blanks), stopping at the first byte
+ * that cannot continue it. The grammar is the plain subset of float():
+ * [+-]? (digits [. digits?] | . digits) ([eE] [+-]? digits)?, or [+-]? nan |
+ * inf | infinity in any case. Returns 0 and advances *pp, or -1 when the
+ * token is not in that grammar (underscores, hex, unicode digits: those go
+ * to the Python path, which reads them as float() does).
+ */
+TG_INLINE int parse_number(const unsigned char **pp, const unsigned char *end, double *out) {
+    const unsigned char *start = *pp, *p = *pp;
+    int neg = 0;
+    if (p < end && (*p == '+' || *p == '-')) {
+        neg = *p == '-';
+        p++;
+    }
+    if (p < end && ((*p | 0x20) == 'n' || (*p | 0x20) == 'i')) return parse_special(pp, start, p, end, out);
+    uint64_t m = 0;
+    const unsigned char *digits = p;
+    p = digit_run(p, end, &m);
+    Py_ssize_t nd = p - digits;  /* digits in m, leading zeros included */
+    long long exp10 = 0;         /* value = m * 10^exp10 */
+    if (p < end && *p == '.') {
+        const unsigned char *frac = ++p;
+        p = digit_run(p, end, &m);
+        nd += p - frac;
+        exp10 = -(long long)(p - frac);
+    }
+    if (nd == 0 || p - start > TG_MAX_TOKEN) return -1;
+    if (p < end && (*p | 0x20) == 'e') {
+        const unsigned char *q = p + 1;
+        int eneg = 0, e = 0, edigits = 0;
+        if (q < end && (*q == '+' || *q == '-')) {
+            eneg = *q == '-';
+            q++;
+        }
+        while (q < end && is_digit(*q)) {
+            if (e < 100000) e = e * 10 + (*q - '0');
+            edigits++;
+            q++;
+        }
+        if (!edigits) return -1; /* "1e" or "1e+": float() refuses it */
+        exp10 += eneg ? -e : e;
+        p = q;
+    }
+    *pp = p;
+#if TG_FAST_FLOATS
+    if (nd <= 19) { /* m holds every digit */
+        if (m == 0) {
+            *out = neg ? -0.0 : 0.0;
+            return 0;
+        }
+        if (m <= TG_2POW53) {
+            double v = (double)m;
+            if (exp10 >= 0 && exp10 <= 22) {
+                v *= POW10[exp10];
+            } else if (exp10 < 0 && exp10 >= -22) {
+                v /= POW10[-exp10];
+            } else if (exp10 > 22 && exp10 <= 22 + 15 && m <= TG_2POW53 / UPOW10[exp10 - 22]) {
+                v = (double)(m * UPOW10[exp10 - 22]) * 1e22; /* m * 10^k is still exact: one rounding */
+            } else {
+                return slow_parse(start, p, out);
+            }
+            *out = neg ? -v : v;
+            return 0;
+        }
+    }
+#endif
+    return slow_parse(start, p, out);
+}
+
+static inline int is_blank(unsigned char c, unsigned char delim) {
+    return c == ' ' || (c == '\t' && delim != '\t');
+}
+
+static inline int is_eol(unsigned char c) { return c == '\n' || c == '\r'; }
+
+/*
+ * True when the line starting at p is the last one with content, and it has
+ * fewer than `width` fields by a plain delimiter count: the row a writer has
+ * not finished (the Python path drops it with a note). Bytes that the csv
+ * module or str.splitlines would read differently (quotes, NUL, other control
+ * characters, non-ASCII) make it false, so such input takes the Python path.
+ */
+static int short_last_line(const unsigned char *p, const unsigned char *end, unsigned char delim,
+                           Py_ssize_t width) {
+    Py_ssize_t fields = 1;
+    while (p < end && !is_eol(*p)) {
+        unsigned char c = *p++;
+        if (c == delim) fields++;
+        else if (c == '"' || c >= 0x7f || (c < 0x20 && c != '\t')) return 0;
+    }
+    if (fields >= width) return 0;
+    for (; p < end; p++) {
+        if (!(*p == ' ' || *p == '\t' || is_eol(*p))) return 0;
+    }
+    return 1;
+}
+
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
+
+/* Ask for transparent huge pages on a large output buffer, as numpy does for its arrays: on
+ * Linux a first touch costs a page fault per 4 KiB, a measurable part of reading 100 MB. */
+static void advise_huge(void *buf, size_t n) {
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+    const uintptr_t huge = (uintptr_t)1 << 21;
+    uintptr_t a = ((uintptr_t)buf + huge - 1) & ~(huge - 1), e = ((uintptr_t)buf + n) & ~(huge - 1);
+    if (n >= ((size_t)4 << 20) && e > a) (void)madvise((void *)a, e - a, MADV_HUGEPAGE);
+#else
+    (void)buf;
+    (void)n;
+#endif
+}
+
+/* Grow the column-major buffer `out` from cap to new_cap rows per column, keeping `rows` rows. */
+static double *grow_columns(PyObject *out, Py_ssize_t width, Py_ssize_t cap, Py_ssize_t new_cap, Py_ssize_t rows) {
+    if (new_cap > PY_SSIZE_T_MAX / (Py_ssize_t)sizeof(double) / width) {
+        PyErr_NoMemory();
+        return NULL;
+    }
+    if (PyByteArray_Resize(out, new_cap * width * (Py_ssize_t)sizeof(double)) < 0) return NULL;
+    double *vals = (double *)PyByteArray_AS_STRING(out);
+    advise_huge(vals, (size_t)(new_cap * width) * sizeof(double));
+    for (Py_ssize_t c = width - 1; c > 0; c--) { /* last column first: no column overwrites one not yet moved */
+        memmove(vals + c * new_cap, vals + c * cap, (size_t)rows * sizeof(double));
+    }
+    return vals;
+}
+
+PyDoc_STRVAR(parse_table_doc,
+"parse_table(body, delim, width) -> (values, rows, dropped_last) | None\n\n"
+"Parse a delimited table body of numbers (the lines after the header) in one pass.\n\n"
+"``body`` is a bytes-like object, ``delim`` the delimiter byte (``ord(',')``, ``ord('\\t')``),\n"
+"``width`` the header's column count. Lines end with ``\\n``, ``\\r\\n`` or ``\\r``; lines of only\n"
+"spaces and tabs are skipped; an empty cell is NaN; spaces (and tabs, unless tab is the\n"
+"delimiter) around a number are ignored. ``values`` is a bytearray of ``width * rows``\n"
+"native float64, column after column (``numpy.frombuffer(values).reshape(width, rows)``),\n"
+"each bit-identical to ``float(cell)``. ``dropped_last`` is True when the last line had\n"
+"fewer fields than ``width`` and was left out (a file still being written). Returns None\n"
+"for anything else (a non-numeric or quoted cell, a ragged row, no rows): the caller's\n"
+"pure-Python path handles those.");
+
+static PyObject *parse_table(PyObject *self, PyObject *args) {
+    (void)self;
+    Py_buffer view;
+    int delim_i;
+    Py_ssize_t width;
+    if (!PyArg_ParseTuple(args, "y*in:parse_table", &view, &delim_i, &width)) return NULL;
+    if (width < 1 || delim_i < 1 || delim_i > 127 || delim_i == '\n' || delim_i == '\r' || delim_i == ' ' ||
+        delim_i == '.' || delim_i == '+' || delim_i == '-' || (delim_i >= '0' && delim_i <= '9') ||
+        ((delim_i | 0x20) >= 'a' && (delim_i | 0x20) <= 'z')) {
+        PyBuffer_Release(&view);
+        PyErr_SetString(PyExc_ValueError, "parse_table: width must be >= 1 and delim a punctuation or tab byte");
+        return NULL;
+    }
+    const unsigned char delim = (unsigned char)delim_i;
+    const unsigned char *p = (const unsigned char *)view.buf;
+    const unsigned char *end = p + view.len;
+
+    /* Columns are written side by side, cap rows apart; the first line's length guesses the
+     * row count (a little over), the buffer doubles when short and is packed at the end. */
+    const unsigned char *nl = memchr(p, '\n', (size_t)view.len);
+    Py_ssize_t line_len = nl ? (nl - p) + 1 : view.len + 1;
+    Py_ssize_t cap = view.len / line_len + 16;
+    cap += cap / 8;
+    if (cap > PY_SSIZE_T_MAX / (Py_ssize_t)sizeof(double) / width) {
+        PyBuffer_Release(&view);
+        return PyErr_NoMemory();
+    }
+    PyObject *out = PyByteArray_FromStringAndSize(NULL, cap * width * (Py_ssize_t)sizeof(double));
+    if (!out) {
+        PyBuffer_Release(&view);
+        return NULL;
+    }
+    double *vals = (double *)PyByteArray_AS_STRING(out);
+    advise_huge(vals, (size_t)(cap * width) * sizeof(double));
+    Py_ssize_t rows = 0;
+    int dropped_last = 0;
+
+    while (p < end) {
+        /* skip blank lines and line ends */
+        const unsigned char *q = p;
+        while (q < end && (*q == ' ' || *q == '\t')) q++;
+        if (q == end) break;
+        if (is_eol(*q)) {
+            p = q + 1;
+            continue;
+        }
+        if (rows == cap) {
+            if (cap > PY_SSIZE_T_MAX / 2) goto fail_nomem;
+            vals = grow_columns(out, width, cap, 2 * cap, rows);
+            if (!vals) goto fail;
+            cap *= 2;
+        }
+        const unsigned char *line = p;
+        double *cell = vals + rows;
+        Py_ssize_t col = 0;
+        for (;;) {
+            while (p < end && is_blank(*p, delim)) p++;
+            double v;
+            if (p == end || *p == delim || is_eol(*p)) {
+                v = tg_nan; /* empty cell: a missing value */
+            } else {
+                if (parse_number(&p, end, &v) != 0) goto bad_line;
+                while (p < end && is_blank(*p, delim)) p++;
+                if (p < end && *p != delim && !is_eol(*p)) goto bad_line;
+            }
+            if (col == width) goto bad_line; /* more fields than the header */
+            *cell = v;
+            cell += cap;
+            col++;
+            if (p < end && *p == delim) {
+                p++;
+                continue;
+            }
+            break; /* end of line or of input */
+        }
+        if (col != width) goto bad_line;
+        rows++;
+        if (p < end) p++; /* the line end */
+        continue;
+    bad_line:
+        if (short_last_line(line, end, delim, width)) {
+            dropped_last = 1;
+            break;
+        }
+        goto none;
+    }
+    if (rows == 0) goto none;
+    for (Py_ssize_t c = 1; c < width; c++) { /* pack: column c moves down from c * cap to c * rows */
+        memmove(vals + c * rows, vals + c * cap, (size_t)rows * sizeof(double));
+    }
+    if (PyByteArray_Resize(out, rows * width * (Py_ssize_t)sizeof(double)) < 0) goto fail;
+    PyBuffer_Release(&view);
+    return Py_BuildValue("(NnO)", out, rows, dropped_last ? Py_True : Py_False);
+
+none:
+    Py_DECREF(out);
+    PyBuffer_Release(&view);
+    Py_RETURN_NONE;
+fail_nomem:
+    PyErr_NoMemory();
+fail:
+    Py_DECREF(out);
+    PyBuffer_Release(&view);
+    return NULL;
+}
+
+PyDoc_STRVAR(parse_float_doc,
+"parse_float(token) -> float | None\n\n"
+"One number as parse_table reads a cell (surrounding spaces allowed; empty is NaN), or None\n"
+"when the cell is outside the plain grammar. For tests: it must equal float(token).");
+
+static PyObject *parse_float(PyObject *self, PyObject *arg) {
+    (void)self;
+    Py_buffer view;
+    if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0) return NULL;
+    const unsigned char *p = (const unsigned char *)view.buf, *end = p + view.len;
+    double v = tg_nan;
+    while (p < end && *p == ' ') p++;
+    if (p < end) {
+        if (parse_number(&p, end, &v) != 0) goto none;
+        while (p < end && *p == ' ') p++;
+        if (p != end) goto none;
+    }
+    PyBuffer_Release(&view);
+    return PyFloat_FromDouble(v);
+none:
+    PyBuffer_Release(&view);
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef methods[] = {
+    {"parse_table", parse_table, METH_VARARGS, parse_table_doc},
+    {"parse_float", parse_float, METH_O, parse_float_doc},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT,
+    "trainguard._speedups",
+    "Optional compiled fast paths for the readers (see _speedups.c for why); pure-Python fallbacks exist.",
+    -1,
+    methods,
+    NULL,
+    NULL,
+    NULL,
+    NULL,
+};
+
+PyMODINIT_FUNC PyInit__speedups(void) {
+    tg_nan = PyOS_string_to_double("nan", NULL, NULL);
+    if (tg_nan == -1.0 && PyErr_Occurred()) return NULL;
+    PyObject *m = PyModule_Create(&module);
+    if (!m) return NULL;
+    if (PyModule_AddIntConstant(m, "FAST_FLOATS", TG_FAST_FLOATS) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}
