@@ -33,35 +33,46 @@
 /* The one-operation fast path is exact only with IEEE double arithmetic that
  * rounds each operation to double (SSE2, ARM64); x87 extended precision or
  * -ffast-math could round twice, so there every number takes the slow path. */
+#ifndef TG_FAST_FLOATS /* -DTG_FAST_FLOATS=0 builds the all-slow variant (the tests of this file use it) */
 #if defined(__FAST_MATH__) || (defined(FLT_EVAL_METHOD) && FLT_EVAL_METHOD != 0) || DBL_MANT_DIG != 53
 #define TG_FAST_FLOATS 0
 #else
 #define TG_FAST_FLOATS 1
 #endif
+#endif
 
 /* 8-byte digit scanning needs GCC/Clang builtins and little-endian loads; elsewhere, byte by byte. */
-#if defined(__GNUC__) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-#define TG_SWAR 1
+#if defined(__GNUC__)
 #define TG_INLINE static inline __attribute__((always_inline))
 #define TG_NOINLINE static __attribute__((noinline))
 #else
-#define TG_SWAR 0
 #define TG_INLINE static inline
 #define TG_NOINLINE static
+#endif
+#ifndef TG_SWAR /* -DTG_SWAR=0 builds the byte-by-byte variant */
+#if defined(__GNUC__) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define TG_SWAR 1
+#else
+#define TG_SWAR 0
+#endif
 #endif
 
 /* Longest number token handed to the slow parser; longer cells are not plain metrics. */
 #define TG_MAX_TOKEN 128
 
+#if TG_FAST_FLOATS
 static const double POW10[23] = {
     1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
     1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
 };
+#endif
+#if TG_FAST_FLOATS || TG_SWAR
 static const uint64_t UPOW10[16] = {
     1ULL, 10ULL, 100ULL, 1000ULL, 10000ULL, 100000ULL, 1000000ULL, 10000000ULL,
     100000000ULL, 1000000000ULL, 10000000000ULL, 100000000000ULL, 1000000000000ULL,
     10000000000000ULL, 100000000000000ULL, 1000000000000000ULL,
 };
+#endif
 #define TG_2POW53 (1ULL << 53)
 
 /* float("nan"), read once at import so an empty cell is the same NaN Python makes. */
@@ -169,19 +180,20 @@ TG_INLINE int parse_number(const unsigned char **pp, const unsigned char *end, d
         neg = *p == '-';
         p++;
     }
-    if (p < end && ((*p | 0x20) == 'n' || (*p | 0x20) == 'i')) return parse_special(pp, start, p, end, out);
     uint64_t m = 0;
     const unsigned char *digits = p;
     p = digit_run(p, end, &m);
-    Py_ssize_t nd = p - digits;  /* digits in m, leading zeros included */
+    Py_ssize_t nd = p - digits;  /* digits in m, leading zeros included (a huge count goes slow) */
     long long exp10 = 0;         /* value = m * 10^exp10 */
     if (p < end && *p == '.') {
         const unsigned char *frac = ++p;
         p = digit_run(p, end, &m);
         nd += p - frac;
         exp10 = -(long long)(p - frac);
+    } else if (nd == 0 && p < end && ((*p | 0x20) == 'n' || (*p | 0x20) == 'i')) {
+        return parse_special(pp, start, p, end, out);
     }
-    if (nd == 0 || p - start > TG_MAX_TOKEN) return -1;
+    if (nd == 0) return -1; /* ".", "-", "+.": no digit */
     if (p < end && (*p | 0x20) == 'e') {
         const unsigned char *q = p + 1;
         int eneg = 0, e = 0, edigits = 0;
@@ -220,6 +232,8 @@ TG_INLINE int parse_number(const unsigned char **pp, const unsigned char *end, d
             return 0;
         }
     }
+#else
+    (void)neg;
 #endif
     return slow_parse(start, p, out);
 }
@@ -353,14 +367,16 @@ static PyObject *parse_table(PyObject *self, PyObject *args) {
         double *cell = vals + rows;
         Py_ssize_t col = 0;
         for (;;) {
-            while (p < end && is_blank(*p, delim)) p++;
             double v;
-            if (p == end || *p == delim || is_eol(*p)) {
-                v = tg_nan; /* empty cell: a missing value */
-            } else {
+            if (p < end && (is_digit(*p) || *p == '-' || *p == '.')) { /* the usual cell: a bare number */
                 if (parse_number(&p, end, &v) != 0) goto bad_line;
+            } else {
                 while (p < end && is_blank(*p, delim)) p++;
-                if (p < end && *p != delim && !is_eol(*p)) goto bad_line;
+                if (p == end || *p == delim || is_eol(*p)) {
+                    v = tg_nan; /* empty cell: a missing value */
+                } else if (parse_number(&p, end, &v) != 0) {
+                    goto bad_line;
+                }
             }
             if (col == width) goto bad_line; /* more fields than the header */
             *cell = v;
@@ -370,6 +386,12 @@ static PyObject *parse_table(PyObject *self, PyObject *args) {
                 p++;
                 continue;
             }
+            while (p < end && is_blank(*p, delim)) p++;
+            if (p < end && *p == delim) {
+                p++;
+                continue;
+            }
+            if (p < end && !is_eol(*p)) goto bad_line; /* junk after a number */
             break; /* end of line or of input */
         }
         if (col != width) goto bad_line;
