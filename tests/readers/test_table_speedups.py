@@ -40,7 +40,7 @@ def path_kind(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -
     """Run the test once with the extension and once with the pure-Python path."""
     if request.param == "compiled":
         if sp is None:
-            pytest.skip("trainguard._speedups not built")
+            pytest.skip("trainguard._speedups not built (or TRAINGUARD_NO_SPEEDUPS set)")
         monkeypatch.setattr(_compiled, "speedups", sp)
     else:
         monkeypatch.setattr(_compiled, "speedups", None)

@@ -18,7 +18,7 @@ def _both_paths(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch)
     """Every test here runs with the C extension (when built) and with the pure-Python path."""
     if request.param == "compiled":
         if _compiled.load() is None:
-            pytest.skip("trainguard._speedups not built")
+            pytest.skip("trainguard._speedups not built (or TRAINGUARD_NO_SPEEDUPS set)")
         monkeypatch.setattr(_compiled, "speedups", _compiled.load())
     else:
         monkeypatch.setattr(_compiled, "speedups", None)
