@@ -160,8 +160,9 @@ def test_cells_json_cannot_hold_read_like_float(tmp_path: Path) -> None:
     f = tmp_path / "m.csv"
     f.write_text("step,loss,lr\n1,nan,1.\n2,.5,1e-3\n3,0.25,2E-4\n")
     run = table.read(f)
-    assert run.history["train_loss"].steps.tolist() == [2, 3]  # the NaN cell is a missing value
-    assert run.history["train_loss"].values.tolist() == [0.5, 0.25]
+    loss = run.history["train_loss"]
+    assert loss.steps.tolist() == [1, 2, 3]  # a cell that says nan is a NaN value (a gap is an empty cell)
+    assert loss.values[0] != loss.values[0] and loss.values[1:].tolist() == [0.5, 0.25]
     assert run.history["learning_rate"].values.tolist() == [1.0, 1e-3, 2e-4]
 
 
@@ -170,3 +171,23 @@ def test_tsv_decimal_commas_are_not_split(tmp_path: Path) -> None:
     f.write_text("step\tloss\n1\t2,5\n2\t2,25\n")
     with pytest.raises(NoMetricsError, match="no numeric metric columns"):  # never read as 2 and 5
         table.read(f)
+
+
+def test_a_written_nan_is_a_nan_point_and_an_empty_cell_a_gap(tmp_path: Path) -> None:
+    """Keras' and Lightning's CSV loggers write ``nan`` for a diverged loss: that must reach the NaN check, never vanish like a gap."""
+    from trainguard.diagnosis import diagnose
+
+    keras = tmp_path / "training.log"
+    keras.write_text("epoch,loss,val_loss\n0,2.5,2.4\n1,2.1,2.2\n2,nan,nan\n3,nan,nan\n")
+    run = read_runs(keras)[0]
+    assert run.train_loss.values[2:].tolist() != run.train_loss.values[2:].tolist()  # NaN kept (NaN != NaN)
+    assert len(run.train_loss) == 4 and len(run.eval_loss) == 4
+    d = diagnose(run)
+    assert str(getattr(d.status, "value", d.status)) == "critical", d.status
+    assert any(f.code == "nan_loss" for f in d.findings)
+
+    lightning = tmp_path / "metrics.csv"
+    lightning.write_text("epoch,step,train_loss,val_loss\n0,9,2.5,\n0,9,,2.4\n0,19,NaN,\n0,19,,2.3\n")
+    run = read_runs(lightning)[0]
+    assert len(run.eval_loss) == 2  # empty cells are gaps
+    assert len(run.train_loss) == 2 and run.train_loss.values[-1] != run.train_loss.values[-1]

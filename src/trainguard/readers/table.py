@@ -166,6 +166,8 @@ def read_all(path: Path | str, *, fmt: str = NAME) -> list[Run]:
         notes.append(f"{int((~have_step).sum())} rows without a step were skipped")
     steps = np.where(have_step, s, -1).astype(np.int64)
     metrics: dict[str, np.ndarray] = {}
+    nan_cells = _written_nan(data, nrows, width)
+    written: dict[str, np.ndarray] = {}  # per metric: rows whose cell says NaN (a diverged value, not a gap)
     for i, h in enumerate(header):
         if i in (step_i, epoch_i, wall_i) or h.lower() in IGNORED or h.lower() in STEP_COLUMNS:
             continue
@@ -178,15 +180,21 @@ def read_all(path: Path | str, *, fmt: str = NAME) -> list[Run]:
         if v is None:
             continue
         name = metric_name(h)
+        w = nan_cells[:, i] if nan_cells is not None else None
         if name in metrics:  # two columns for one metric (loss and train_loss): fill the gaps of the first
-            metrics[name] = np.where(np.isnan(metrics[name]), v, metrics[name])
+            gap = np.isnan(metrics[name]) & ~written[name] if name in written else np.isnan(metrics[name])
+            metrics[name] = np.where(gap, v, metrics[name])
+            if w is not None:
+                written[name] = np.where(gap, w, written.get(name, np.zeros(nrows, bool)))
         else:
             metrics[name] = v
+            if w is not None and w.any():
+                written[name] = w
     if epochs is not None and not steps_per_epoch_unknown and EPOCH not in metrics:
         metrics[EPOCH] = epochs
     if not metrics:
         raise NoMetricsError(p, f"no numeric metric columns (header: {', '.join(header)})")
-    runs = _build(p, fmt, steps, have_step, metrics, epochs, walls)
+    runs = _build(p, fmt, steps, have_step, metrics, epochs, walls, written)
     for r in runs:
         r.notes[:0] = notes
         if steps_per_epoch_unknown:
@@ -194,6 +202,27 @@ def read_all(path: Path | str, *, fmt: str = NAME) -> list[Run]:
     return runs
 
 
+def _written_nan(data: bytes, nrows: int, width: int) -> np.ndarray | None:
+    """Rows x columns: True where the cell itself says NaN; None when no cell does (the usual case, one search).
+
+    Both an empty cell and ``nan`` parse to NaN, but they mean different
+    things: a gap (the metric was not logged on that row) against a value
+    that went NaN (Keras' and Lightning's CSV loggers write ``nan`` for a
+    diverged loss). Gaps are dropped; a written NaN must reach the detectors.
+    """
+    if not _NAN_WORD.search(data):
+        return None
+    lines = [ln for ln in _one_newline(decode(data)).split("\n") if ln.strip()][1 : nrows + 1]
+    delim = "\t" if "\t" in decode(data.split(b"\n", 1)[0]) else ","
+    out = np.zeros((nrows, width), bool)
+    for r, row in enumerate(csv.reader(lines, delimiter=delim)):
+        for c, cell in enumerate(row[:width]):
+            if cell.strip().strip('"').lower().lstrip("+-") == "nan":
+                out[r, c] = True
+    return out if out.any() else None
+
+
+_NAN_WORD = re.compile(rb"(?i)(?:^|[,\t\"\s+-])nan(?:$|[,\t\"\s])", re.M)
 _INCOMPLETE_LAST_ROW = "last row is incomplete (file still being written?); skipped"
 _LINE_END = re.compile(rb"[\r\n]")
 
@@ -327,7 +356,10 @@ def _build(
     metrics: dict[str, np.ndarray],
     epochs: np.ndarray | None,
     walls: np.ndarray | None,
+    written: dict[str, np.ndarray] | None = None,
 ) -> list[Run]:
+    """The Run(s) of the columns; an empty cell is no point, a cell that says NaN is a NaN point (see ``_written_nan``)."""
+    written = written or {}
     name = p.parent.name if p.stem in ("metrics", "history", "train", "log") and p.parent.name else p.stem
     st = steps[have_step]
     if len(st) < 2 or bool(np.all(np.diff(st) >= 0)):
@@ -336,7 +368,7 @@ def _build(
         # and each fresh array it would fill itself costs page faults on a large table
         missing = np.full(len(steps), np.nan) if epochs is None or walls is None else None
         for mname, v in metrics.items():
-            m = have_step & ~np.isnan(v)
+            m = have_step & (~np.isnan(v) | written[mname]) if mname in written else have_step & ~np.isnan(v)
             if mname == EPOCH:  # one epoch point per step (sparse tables repeat it on train and eval rows)
                 m &= np.r_[True, np.diff(steps) != 0]
             if m.all():  # a dense column: Series copies the arrays anyway, so no masked copy first
@@ -359,7 +391,7 @@ def _build(
     names = list(metrics)
     arrays = [metrics[n] for n in names]
     for r in np.nonzero(have_step)[0]:
-        rec = {n: float(a[r]) for n, a in zip(names, arrays, strict=True) if not np.isnan(a[r])}
+        rec = {n: float(a[r]) for n, a in zip(names, arrays, strict=True) if not np.isnan(a[r]) or (n in written and written[n][r])}
         col.add(
             int(steps[r]),
             rec,
