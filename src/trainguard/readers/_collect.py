@@ -19,7 +19,7 @@ from __future__ import annotations
 import functools
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import numpy as np
 
@@ -94,6 +94,55 @@ def metric_name(raw: str, *, eval_context: bool = False) -> str:
     return name
 
 
+class _Col:
+    """One metric's points in a run: Python lists for records added one by one, numpy parts for blocks.
+
+    ``add`` appends to the lists (cheap per record); ``add_block`` first turns
+    the lists into a part, then appends its arrays as another part, so the
+    order of points is the order they were added and a block of 200k points
+    never becomes 200k Python floats.
+    """
+
+    __slots__ = ("e", "parts", "s", "v", "w")
+
+    def __init__(self) -> None:
+        self.s: list[int] = []
+        self.v: list[float] = []
+        self.e: list[float] = []
+        self.w: list[float] = []
+        self.parts: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+
+    def flush(self) -> None:
+        if self.s:
+            self.parts.append((
+                np.array(self.s, dtype=np.int64),
+                np.array(self.v, dtype=np.float64),
+                np.array(self.e, dtype=np.float64),
+                np.array(self.w, dtype=np.float64),
+            ))
+            self.s, self.v, self.e, self.w = [], [], [], []
+
+    def extend(self, s: np.ndarray, v: np.ndarray, e: np.ndarray, w: np.ndarray) -> None:
+        self.flush()
+        self.parts.append((s, v, e, w))
+
+    def __len__(self) -> int:
+        return len(self.s) + sum(len(p[0]) for p in self.parts)
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        self.flush()
+        if len(self.parts) != 1:
+            self.parts = [tuple(np.concatenate([p[i] for p in self.parts]) for i in range(4))]  # type: ignore[list-item]
+        return self.parts[0]
+
+    def keep_below(self, step: int) -> int:
+        """Drop the points at steps >= ``step`` (a resume); how many were dropped."""
+        s, v, e, w = self.arrays()
+        keep = s < step
+        self.parts = [(s[keep], v[keep], e[keep], w[keep])]
+        return len(s) - int(keep.sum())
+
+
 class Collector:
     """Accumulates records into Runs, splitting or stitching where the step counter goes back.
 
@@ -107,8 +156,8 @@ class Collector:
         self.fmt = fmt
         self.source = source
         self._runs: list[Run] = []
-        # per run: name -> (steps, values, epochs, walls) as Python lists; Series are built once in runs()
-        self._cols: list[dict[str, tuple[list[int], list[float], list[float], list[float]]]] = []
+        # per run: name -> its points (lists and numpy parts); Series are built once in runs()
+        self._cols: list[dict[str, _Col]] = []
         self._ppl_noted: set[str] = set()
         self._first_step: int | None = None
         self._last_step: int | None = None
@@ -149,21 +198,87 @@ class Collector:
         for name, value in metrics.items():
             c = cols.get(name)
             if c is None:
-                c = cols[name] = ([], [], [], [])
-            c[0].append(step)
-            c[1].append(value)
-            c[2].append(e)
-            c[3].append(w)
+                c = cols[name] = _Col()
+            c.s.append(step)
+            c.v.append(value)
+            c.e.append(e)
+            c.w.append(w)
         for split in ("train", "eval") if ("train_perplexity" in metrics or "eval_perplexity" in metrics) else ():
             ppl = f"{split}_perplexity"
             loss = TRAIN_LOSS if split == "train" else EVAL_LOSS
             if ppl in metrics and loss not in metrics:
                 v = metrics[ppl]
-                c = cols.setdefault(loss, ([], [], [], []))
-                c[0].append(step)
-                c[1].append(math.log(v) if v > 0 else math.nan)
-                c[2].append(e)
-                c[3].append(w)
+                c = cols.get(loss)
+                if c is None:
+                    c = cols[loss] = _Col()
+                c.s.append(step)
+                c.v.append(math.log(v) if v > 0 else math.nan)
+                c.e.append(e)
+                c.w.append(w)
+                if ppl not in self._ppl_noted:
+                    self._ppl_noted.add(ppl)
+                    self.run.notes.append(f"{loss} derived from logged perplexity (loss = ln ppl); {ppl} kept as logged")
+
+    def add_block(
+        self,
+        steps: np.ndarray,
+        metrics: Mapping[str, np.ndarray],
+        *,
+        epoch: float | None = None,
+        where: Callable[[int], str] = lambda i: "",
+    ) -> None:
+        """The same as ``add(steps[i], {name: col[i]}, epoch=epoch, where=where(i))`` for each i, in order.
+
+        The free-text reader hands over thousands of consecutive records of one
+        line shape at once; a Python call per record was a third of its time.
+        Records before the first step that goes back are appended as arrays;
+        that record goes through :meth:`add` (split or stitch, and its note),
+        and the rest is handled the same way.
+        """
+        n = len(steps)
+        if not metrics or n == 0:
+            return
+        steps = np.asarray(steps, dtype=np.int64)
+        i = 0
+        while i < n:
+            seg = steps[i:]
+            if self._last_step is None:
+                high = np.maximum.accumulate(seg)
+                back = np.flatnonzero(seg[1:] < high[:-1]) + 1
+            else:
+                high = np.maximum.accumulate(np.maximum(seg, self._last_step))
+                back = np.flatnonzero(seg < np.concatenate(([self._last_step], high[:-1])))
+            j = i + (int(back[0]) if back.size else len(seg))
+            if j > i:
+                self._append(steps[i:j], {k: v[i:j] for k, v in metrics.items()}, epoch)
+            if j < n:
+                self.add(int(steps[j]), {k: float(v[j]) for k, v in metrics.items()}, epoch=epoch, where=where(j))
+            i = j + 1
+
+    def _append(self, steps: np.ndarray, metrics: Mapping[str, np.ndarray], epoch: float | None) -> None:
+        """Records whose steps never go back below the run's last step, as ``add`` would store them."""
+        if self._first_step is None:
+            self._first_step = int(steps[0])
+        top = int(steps.max())
+        self._last_step = top if self._last_step is None else max(self._last_step, top)
+        cols = self._cols[-1]
+        e = np.full(len(steps), math.nan if epoch is None else epoch, dtype=np.float64)
+        w = np.full(len(steps), math.nan, dtype=np.float64)
+        for name, values in metrics.items():
+            c = cols.get(name)
+            if c is None:
+                c = cols[name] = _Col()
+            c.extend(steps, np.asarray(values, dtype=np.float64), e, w)
+        for split in ("train", "eval"):
+            ppl = f"{split}_perplexity"
+            loss = TRAIN_LOSS if split == "train" else EVAL_LOSS
+            if ppl in metrics and loss not in metrics:
+                # math.log per value: np.log may differ from it in the last bit
+                logs = np.array([math.log(v) if v > 0 else math.nan for v in metrics[ppl].tolist()], dtype=np.float64)
+                c = cols.get(loss)
+                if c is None:
+                    c = cols[loss] = _Col()
+                c.extend(steps, logs, e, w)
                 if ppl not in self._ppl_noted:
                     self._ppl_noted.add(ppl)
                     self.run.notes.append(f"{loss} derived from logged perplexity (loss = ln ppl); {ppl} kept as logged")
@@ -186,12 +301,7 @@ class Collector:
             old.notes.append(msg)
             self.run.notes.append(msg)
             return
-        dropped = 0
-        cols = self._cols[-1]
-        for name, c in list(cols.items()):
-            keep = [i for i, s in enumerate(c[0]) if s < step]
-            dropped += len(c[0]) - len(keep)
-            cols[name] = tuple([col[i] for i in keep] for col in c)  # type: ignore[assignment]
+        dropped = sum(c.keep_below(step) for c in self._cols[-1].values())
         self.run.notes.append(
             f"the step counter went back from {last} to {step}{at}: a resumed run, stitched "
             f"(the newer points replace {dropped} older ones at steps >= {step})"
@@ -202,17 +312,9 @@ class Collector:
         """The runs read, oldest first; empty runs (no metrics) are dropped."""
         out = []
         for r, cols in zip(self._runs, self._cols, strict=True):
-            for name, (st, va, ep, wa) in cols.items():
-                if st:
-                    r.history.set(
-                        name,
-                        Series(
-                            np.array(st, dtype=np.int64),
-                            np.array(va, dtype=np.float64),
-                            np.array(ep, dtype=np.float64),
-                            np.array(wa, dtype=np.float64),
-                        ),
-                    )
+            for name, c in cols.items():
+                if len(c):
+                    r.history.set(name, Series(*c.arrays()))
             if len(r.history):
                 out.append(r)
         if out:
