@@ -39,7 +39,11 @@ class Series:
 
     Backed by growable buffers so that :meth:`append` is amortised O(1); the
     public arrays are views of the filled part, valid until the next append.
-    Missing epochs or wall times are NaN, so the columns always line up.
+    Missing epochs or wall times are NaN, so the columns always line up; a
+    column never given is not stored until it is read or appended to, and
+    :meth:`adopt` takes a reader's fresh arrays without copying them (several
+    series of one log may share one steps array). A 1 GB log holds millions
+    of points, so bytes per point set the memory of ``analyze``.
     """
 
     __slots__ = ("_epochs", "_n", "_steps", "_values", "_wall")
@@ -56,20 +60,45 @@ class Series:
         if s.shape != v.shape:
             raise ValueError(f"steps ({s.shape}) and values ({v.shape}) differ in length")
         n = len(s)
-        e = np.full(n, _NAN) if epochs is None else np.asarray(epochs, dtype=np.float64)
-        w = np.full(n, _NAN) if wall_time is None else np.asarray(wall_time, dtype=np.float64)
-        if e.shape != s.shape or w.shape != s.shape:
+        e = None if epochs is None else np.asarray(epochs, dtype=np.float64)
+        w = None if wall_time is None else np.asarray(wall_time, dtype=np.float64)
+        if (e is not None and e.shape != s.shape) or (w is not None and w.shape != s.shape):
             raise ValueError("epochs and wall_time must match steps in length")
         cap = max(16, n)
+        self._n = n
         self._steps = np.empty(cap, np.int64)
         self._values = np.empty(cap, np.float64)
-        self._epochs = np.empty(cap, np.float64)
-        self._wall = np.empty(cap, np.float64)
         self._steps[:n] = s
         self._values[:n] = v
-        self._epochs[:n] = e
-        self._wall[:n] = w
-        self._n = n
+        self._epochs: np.ndarray | None = None
+        self._wall: np.ndarray | None = None
+        if e is not None:
+            self._epochs = np.empty(cap, np.float64)
+            self._epochs[:n] = e
+        if w is not None:
+            self._wall = np.empty(cap, np.float64)
+            self._wall[:n] = w
+
+    @classmethod
+    def adopt(cls, steps: np.ndarray, values: np.ndarray, epochs: np.ndarray | None = None,
+              wall_time: np.ndarray | None = None) -> Series:
+        """A Series over these arrays, not copied: for readers handing over arrays they no longer touch.
+
+        The arrays must not be written to afterwards (a later :meth:`append`
+        grows into new buffers, never into them). Shared ``steps``/``epochs``
+        between series of one log are fine for that reason.
+        """
+        self = cls.__new__(cls)
+        self._steps = np.asarray(steps, np.int64)
+        self._values = np.asarray(values, np.float64)
+        self._epochs = None if epochs is None else np.asarray(epochs, np.float64)
+        self._wall = None if wall_time is None else np.asarray(wall_time, np.float64)
+        self._n = len(self._steps)
+        if self._values.shape != self._steps.shape or any(
+            c is not None and c.shape != self._steps.shape for c in (self._epochs, self._wall)
+        ):
+            raise ValueError("steps, values, epochs and wall_time must be one-dimensional and of one length")
+        return self
 
     # -- columns -----------------------------------------------------------
     @property
@@ -82,34 +111,44 @@ class Series:
 
     @property
     def epochs(self) -> np.ndarray:
+        if self._epochs is None:
+            self._epochs = np.full(len(self._steps), _NAN)
         return self._epochs[: self._n]
 
     @property
     def wall_time(self) -> np.ndarray:
+        if self._wall is None:
+            self._wall = np.full(len(self._steps), _NAN)
         return self._wall[: self._n]
 
     def has_epochs(self) -> bool:
-        return bool(self._n) and bool(np.isfinite(self.epochs).any())
+        return self._epochs is not None and bool(self._n) and bool(np.isfinite(self.epochs).any())
 
     def has_wall_time(self) -> bool:
-        return bool(self._n) and bool(np.isfinite(self.wall_time).any())
+        return self._wall is not None and bool(self._n) and bool(np.isfinite(self.wall_time).any())
 
     # -- growth ------------------------------------------------------------
     def append(self, step: int, value: float, epoch: float | None = None, wall_time: float | None = None) -> None:
         """Add one point; amortised O(1) (buffers double when full)."""
         if self._n == len(self._steps):
-            self._grow(2 * self._n)
+            self._grow(max(16, 2 * self._n))
         i = self._n
         self._steps[i] = step
         self._values[i] = value
-        self._epochs[i] = _NAN if epoch is None else epoch
-        self._wall[i] = _NAN if wall_time is None else wall_time
+        if epoch is not None or self._epochs is not None:
+            self.epochs  # noqa: B018 - materialises the column
+            self._epochs[i] = _NAN if epoch is None else epoch  # type: ignore[index]
+        if wall_time is not None or self._wall is not None:
+            self.wall_time  # noqa: B018
+            self._wall[i] = _NAN if wall_time is None else wall_time  # type: ignore[index]
         self._n = i + 1
 
     def _grow(self, cap: int) -> None:
         for name in ("_steps", "_values", "_epochs", "_wall"):
             old = getattr(self, name)
-            new = np.empty(cap, old.dtype)
+            if old is None:
+                continue
+            new = np.empty(cap, old.dtype) if name in ("_steps", "_values") else np.full(cap, _NAN)
             new[: self._n] = old[: self._n]
             setattr(self, name, new)
 
@@ -130,14 +169,20 @@ class Series:
         m = np.isfinite(self.values)
         if m.all():
             return self
-        return Series(self.steps[m], self.values[m], self.epochs[m], self.wall_time[m])
+        return self._take(m)
 
     def sorted(self) -> Series:
         """The points ordered by step (stable), as a new Series; self if already ordered."""
         if self._n < 2 or bool(np.all(np.diff(self.steps) >= 0)):
             return self
-        o = np.argsort(self.steps, kind="stable")
-        return Series(self.steps[o], self.values[o], self.epochs[o], self.wall_time[o])
+        return self._take(np.argsort(self.steps, kind="stable"))
+
+    def _take(self, idx: np.ndarray) -> Series:
+        """The points at ``idx`` (a mask or indices), as a new Series; a column never given stays unstored."""
+        n = self._n
+        e = None if self._epochs is None else self._epochs[:n][idx]
+        w = None if self._wall is None else self._wall[:n][idx]
+        return Series.adopt(self.steps[idx], self.values[idx], e, w)
 
     def value_at(self, step: int) -> float | None:
         """The value logged at ``step`` exactly (the last one if several), else None."""
@@ -161,7 +206,7 @@ class Series:
             m &= self.steps >= start
         if end is not None:
             m &= self.steps <= end
-        return Series(self.steps[m], self.values[m], self.epochs[m], self.wall_time[m])
+        return self._take(m)
 
 
 class History(Mapping[str, Series]):

@@ -22,7 +22,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from .._arrays import median
 from .noise import mad_sigma
 
-_CHUNK = 1 << 17  # rows per chunk in windowed medians: bounds the temporary (rows x w) copy
+_CHUNK = 1 << 14  # rows per chunk in windowed medians: bounds the temporary (rows x w) sorted copy to ~1 MB
 
 
 def rolling_median(x: np.ndarray, w: int) -> np.ndarray:

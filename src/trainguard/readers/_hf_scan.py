@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .. import _compiled
 from ._hf_bars import _BAR_AFTER, BAR_WINDOW, bars
 from ._hf_bodies import Pairs, parse_bodies
 
@@ -63,8 +64,37 @@ def scan(buf: bytes, base: int, scanned: Scanned, *, final: bool, start: int = 0
     unterminated dict that is not at the end) sends the whole buffer through
     :func:`scan_exact`, the per-dict reference loop.
     """
+    sp = _compiled.speedups
+    if sp is not None and hasattr(sp, "hf_scan"):  # an extension built before hf_scan existed lacks it
+        return _scan_c(sp, buf, base, scanned, final=final, start=start)
     used = _scan_fast(buf, base, scanned, final=final, start=start)
     return scan_exact(buf, base, scanned, final=final, start=start) if used is None else used
+
+
+def _scan_c(sp, buf: bytes, base: int, scanned: Scanned, *, final: bool, start: int) -> int:
+    """:func:`scan` through ``_speedups.hf_scan``: :func:`scan_exact` in C, one pass over the buffer.
+
+    The C loop returns where each kept dict opens and closes and the bar
+    count after it; the bodies are sliced here (so they are the same type as
+    ``buf``'s slices), and a bar count too long for int64 (marked ``-2``) is
+    read with ``_BAR_AFTER`` itself.
+    """
+    used, skipped, rows = sp.hf_scan(buf, start, final)
+    scanned.skipped += skipped
+    if not rows:
+        return used
+    a = np.frombuffer(rows, np.int64).reshape(-1, 4)
+    opens, closes = a[:, 0].tolist(), a[:, 1].tolist()
+    bar_n, bar_total = a[:, 2].tolist(), a[:, 3].tolist()
+    for k in np.flatnonzero(a[:, 2] == -2).tolist():
+        m = _BAR_AFTER.match(buf, closes[k] + 1, closes[k] + 1 + BAR_WINDOW)
+        assert m is not None  # hf_scan marks only bars that match
+        bar_n[k], bar_total[k] = int(m.group(1)), int(m.group(2))
+    scanned.pos.extend((a[:, 0] + base).tolist())
+    scanned.bodies.extend([buf[o + 1 : c] for o, c in zip(opens, closes, strict=True)])
+    scanned.bar_n.extend(bar_n)
+    scanned.bar_total.extend(bar_total)
+    return used
 
 
 def _scan_fast(buf: bytes, base: int, scanned: Scanned, *, final: bool, start: int) -> int | None:
@@ -240,7 +270,7 @@ _INFO_KEYS = (b"CUDA_VISIBLE_DEVICES", b"world_size", b"WORLD_SIZE", b"orld size
               b"Num Epochs", b"Instantaneous batch size", b"Gradient Accumulation steps", b"Num examples", b"global_step=")
 
 
-def _lines_with(text: bytes, needle: bytes, limit: int = 64):
+def _lines_with(text: bytes | bytearray, needle: bytes, limit: int = 64):
     """The lines containing ``needle`` (at most ``limit``), found with bytes.find: no regex over tqdm noise."""
     i = text.find(needle)
     while i >= 0 and limit:
@@ -252,7 +282,7 @@ def _lines_with(text: bytes, needle: bytes, limit: int = 64):
         i = text.find(needle, b)
 
 
-def scan_info(text: bytes) -> dict[str, object]:
+def scan_info(text: bytes | bytearray) -> dict[str, object]:
     """Launcher/banner facts in ``text``: GPU count, planned steps, batch, and the launch command."""
     out: dict[str, object] = {}
     for kw in _INFO_KEYS:

@@ -102,8 +102,9 @@ def resolve(kind: np.ndarray, epoch: np.ndarray, bar_n: np.ndarray, bar_total: n
     exact = has_bar & (bar_total == total) & (kind != KIND_SUMMARY)
     if exact.any():  # a counter that goes backwards is a stale redraw (buffered stdout), not a step
         idx = np.flatnonzero(exact)
-        runmax = np.maximum.accumulate(bar_n[idx])
-        exact[idx[bar_n[idx] < runmax]] = False
+        b = bar_n[idx]
+        exact[idx[b < np.maximum.accumulate(b)]] = False
+        del idx, b  # on a long log each per-record temporary is megabytes: none outlives its use
     planned = total or hints.max_steps
     off = _counter_offset(bar_n, epoch, exact, planned / hints.num_train_epochs if planned and hints.num_train_epochs else None)
     if off:
@@ -116,17 +117,21 @@ def resolve(kind: np.ndarray, epoch: np.ndarray, bar_n: np.ndarray, bar_total: n
     res.planned_steps = planned or (round(approx_total) if approx_total else None)
 
     tr_idx = np.flatnonzero(trainlike & np.isfinite(epoch))
+    n_tr = len(tr_idx)
     slope = None  # epoch increment per train log
-    if len(tr_idx) >= 2:
-        e = epoch[tr_idx]
-        if e[-1] > e[0]:
-            slope = float(e[-1] - e[0]) / (len(tr_idx) - 1)
+    if n_tr >= 2:
+        e0, e1 = float(epoch[tr_idx[0]]), float(epoch[tr_idx[-1]])
+        if e1 > e0:
+            slope = (e1 - e0) / (n_tr - 1)
+    del tr_idx
 
     spe: float | None = None
     how = ""
     anchors = np.flatnonzero(exact & np.isfinite(epoch) & (epoch > 0))
-    if len(anchors):
-        a = anchors[np.argmax(epoch[anchors])]
+    n_anchors = len(anchors)
+    a = int(anchors[np.argmax(epoch[anchors])]) if n_anchors else -1
+    del anchors
+    if n_anchors:
         spe, how = float(bar_n[a]) / float(epoch[a]), "a tqdm counter"
     elif planned and hints.num_train_epochs:
         spe, how = planned / hints.num_train_epochs, "planned steps / epochs"
@@ -146,22 +151,24 @@ def resolve(kind: np.ndarray, epoch: np.ndarray, bar_n: np.ndarray, bar_total: n
         if len(d):
             vals, counts = np.unique(d, return_counts=True)
             L, L_how = int(vals[np.argmax(counts)]), "tqdm counters"
+        del order, d
+    del ex_tr
     exact_total = bool(planned) and how.startswith("planned")
-    if spe and slope and not len(anchors):
+    if spe and slope and not n_anchors:
         # epochs are printed rounded: fix the integer logging grid first
         if L is None:
-            span = max(len(tr_idx) - 1, 1)
+            span = max(n_tr - 1, 1)
             L = _round_grid(slope * spe, spe * 0.01 / span + 0.5)
             L_how = "epoch increment x steps/epoch"
         if L and not exact_total:
             spe = L / slope  # the summary's runtime x steps/s is only approximate: trust the grid
         if abs(spe - round(spe)) < 0.02 * spe:
             spe = float(round(spe))
-    elif spe and slope and L is None and len(tr_idx) >= 3:
+    elif spe and slope and L is None and n_tr >= 3:
         # exact anchors fix steps/epoch, but not the grid between them (an eval-only anchor, say)
-        L = _round_grid(slope * spe, spe * 0.01 / max(len(tr_idx) - 1, 1) + 0.5)
+        L = _round_grid(slope * spe, spe * 0.01 / max(n_tr - 1, 1) + 0.5)
         L_how = "epoch increment x steps/epoch"
-    if L and L > 1 and len(anchors) and L_how != "tqdm counters":
+    if L and L > 1 and n_anchors and L_how != "tqdm counters":
         # HF logs when global_step % logging_steps == 0: a counter read after a train line that is off that
         # grid is a later refresh (buffered stdout), not the step; with most of them off, none is trusted
         ex_tr_idx = np.flatnonzero(exact & trainlike)
@@ -261,10 +268,13 @@ def _counter_offset(bar_n: np.ndarray, epoch: np.ndarray, exact: np.ndarray, spe
     if spe is None:
         if float(np.ptp(e)) <= 0:
             return 0
-        slope = float(np.polyfit(e, b, 1)[0])
+        ec = e - e.mean()  # least-squares slope in closed form: polyfit's lstsq needs ~10 copies of the data
+        slope = float(np.dot(ec, b - b.mean()) / np.dot(ec, ec))
+        del ec
         d = b - slope * e
     else:
         d = b - spe * e
+    del b, e
     med = float(median(d))
     k = round(med)
     if k == 0 or abs(med - k) > 0.25 or float(median(np.abs(d - med))) > 0.25:

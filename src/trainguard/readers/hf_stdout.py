@@ -18,7 +18,6 @@ from pathlib import Path
 
 import numpy as np
 
-from .._arrays import unique
 from ..errors import InputError, NoMetricsError
 from ..run import EPOCH, Run, Series
 from . import log_config
@@ -77,8 +76,9 @@ class StreamParser:
         self._head = bytearray()
         self._keys: dict[str, int] = {}
         self._key_names: list[str] = []
-        self._cols: dict[str, list[np.ndarray]] = {k: [] for k in ("pos", "kind", "epoch", "bar_n", "bar_total")}
-        self._pairs: dict[str, list[np.ndarray]] = {k: [] for k in ("rec", "key", "value")}
+        self._cols = {"pos": _Grow(np.int64), "kind": _Grow(np.int8), "epoch": _Grow(np.float64),
+                      "bar_n": _Grow(np.int64), "bar_total": _Grow(np.int64)}
+        self._pairs = {"rec": _Grow(np.int32), "key": _Grow(np.int32), "value": _Grow(np.float64)}
         self._n = 0
         self._emitted = 0
         self._summaries: dict[int, dict[str, float]] = {}  # record index -> summary values
@@ -115,7 +115,7 @@ class StreamParser:
         if final:
             self._closed = True
             if len(self._head) != self._info_len:
-                self.info = scan_info(bytes(self._head))
+                self.info = scan_info(self._head)  # the bytearray itself: no 8 MB copy
                 self._info_len = len(self._head)
 
     def _ingest(self, sc: Scanned) -> None:
@@ -142,19 +142,25 @@ class StreamParser:
         epoch[pairs.dict_idx[ep]] = pairs.value[ep]
         keep = kind != KIND_IGNORE
         newidx = np.cumsum(keep) - 1 + self._n
-        self._cols["pos"].append(np.asarray(sc.pos, np.int64)[keep])
-        self._cols["kind"].append(kind[keep])
-        self._cols["epoch"].append(epoch[keep])
-        self._cols["bar_n"].append(np.asarray(sc.bar_n, np.int64)[keep])
-        self._cols["bar_total"].append(np.asarray(sc.bar_total, np.int64)[keep])
-        pk = keep[pairs.dict_idx]
-        self._pairs["rec"].append(newidx[pairs.dict_idx[pk]])
-        self._pairs["key"].append(key[pk])
-        self._pairs["value"].append(pairs.value[pk])
+        self._cols["pos"].extend(np.asarray(sc.pos, np.int64)[keep])
+        self._cols["kind"].extend(kind[keep])
+        self._cols["epoch"].extend(epoch[keep])
+        self._cols["bar_n"].extend(np.asarray(sc.bar_n, np.int64)[keep])
+        self._cols["bar_total"].extend(np.asarray(sc.bar_total, np.int64)[keep])
+        # pairs kept compact (16 bytes each: a 1 GB log has millions): meta keys (epoch, step, flos)
+        # never become points, and the epoch already has its own column
+        pk = keep[pairs.dict_idx] & ~self._skip_mask()[key]
+        self._pairs["rec"].extend(newidx[pairs.dict_idx[pk]])
+        self._pairs["key"].extend(key[pk])
+        self._pairs["value"].extend(pairs.value[pk])
         for i in np.flatnonzero(kind == KIND_SUMMARY):
             sel = pairs.dict_idx == i
             self._summaries[int(newidx[i])] = {names[g]: float(v) for g, v in zip(key[sel], pairs.value[sel], strict=True)}
         self._n += int(keep.sum())
+
+    def _skip_mask(self) -> np.ndarray:
+        """True for each key id that is never a point (``_SKIP_KEYS``)."""
+        return np.array([k in _SKIP_KEYS for k in self._key_names], bool)
 
     def _key_id(self, k: str) -> int:
         i = self._keys.get(k)
@@ -165,28 +171,22 @@ class StreamParser:
 
     # -- results ---------------------------------------------------------------
     def _columns(self) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-        def cat(parts: list[np.ndarray], dtype: type) -> np.ndarray:
-            if len(parts) > 1:
-                parts[:] = [np.concatenate(parts)]
-            return parts[0] if parts else np.empty(0, dtype)
+        """Views of the records and pairs so far (valid snapshots; later feeding grows new buffers)."""
+        return {k: g.view() for k, g in self._cols.items()}, {k: g.view() for k, g in self._pairs.items()}
 
-        cols = {k: cat(v, float if k == "epoch" else np.int64) for k, v in self._cols.items()}
-        pairs = {"rec": cat(self._pairs["rec"], np.int64), "key": cat(self._pairs["key"], np.int64),
-                 "value": cat(self._pairs["value"], float)}
-        return cols, pairs
-
-    def _hints_for(self, rec_idx: np.ndarray) -> Hints:
+    def _hints_for(self, lo: int, hi: int) -> Hints:
+        """The hints for records ``lo`` to ``hi - 1`` (one run): the banner's plan and that run's summary line."""
         h = Hints(**vars(self.hints))
         if not self._closed and (self._info_len < 0 or len(self._head) - self._info_len >= 65536):
             # live: rescan the (bounded) head only when it grew, so feeding stays O(chunk)
-            self.info = scan_info(bytes(self._head))
+            self.info = scan_info(self._head)  # the bytearray itself: no 8 MB copy
             self._info_len = len(self._head)
         info = self.info
         if h.max_steps is None and isinstance(info.get("tos"), int):
             h.max_steps = int(info["tos"])  # type: ignore[arg-type]
         if h.num_train_epochs is None and isinstance(info.get("ne"), int):
             h.num_train_epochs = float(info["ne"])  # type: ignore[arg-type]
-        for i in rec_idx.tolist():
+        for i in sorted(i for i in self._summaries if lo <= i < hi):
             s = self._summaries.get(i)
             if s:
                 h.runtime = s.get("train_runtime")
@@ -200,17 +200,15 @@ class StreamParser:
             return []
         cols, pairs = self._columns()
         seg = segments(cols["kind"], cols["epoch"])
-        cur = np.flatnonzero(seg == seg[self._emitted])
-        first = int(cur[0])
-        h = self._hints_for(cur)
-        r = resolve(cols["kind"][cur], cols["epoch"][cur], cols["bar_n"][cur], cols["bar_total"][cur], h)
+        bounds = np.searchsorted(seg, np.arange(int(seg[-1]) + 2))  # segments are contiguous: seg never decreases
+        k = int(seg[self._emitted])
+        first, end = int(bounds[k]), int(bounds[k + 1])
+        r = resolve(*_cut(cols, first, end), self._hints_for(first, end))
         steps = np.zeros(self._n, np.int64)
-        steps[cur] = r.steps
-        later = np.flatnonzero(seg > seg[self._emitted])
-        if len(later):  # a new run began in this chunk: number it on its own
-            nxt = later[seg[later] == seg[later[0]]]
-            r2 = resolve(cols["kind"][nxt], cols["epoch"][nxt], cols["bar_n"][nxt], cols["bar_total"][nxt], self._hints_for(nxt))
-            steps[nxt] = r2.steps
+        steps[first:end] = r.steps
+        if end < self._n:  # a new run began in this chunk: number it on its own
+            a, b = end, int(bounds[k + 2])
+            steps[a:b] = resolve(*_cut(cols, a, b), self._hints_for(a, b)).steps
         lo = max(self._emitted, first)
         sel = pairs["rec"] >= lo
         out = []
@@ -233,17 +231,18 @@ class StreamParser:
             return []
         seg = segments(cols["kind"], cols["epoch"])
         nseg = int(seg[-1]) + 1
+        bounds = np.searchsorted(seg, np.arange(nseg + 1))  # segments are contiguous: views, never copies
+        del seg
         out: list[Run] = []
-        segs: list[int] = []  # the segment each run came from (all-summary segments make no run)
+        spans: list[tuple[int, int]] = []  # the records each run came from (all-summary segments make no run)
         for s in range(nseg):
-            idx = np.flatnonzero(seg == s)
-            kinds = cols["kind"][idx]
-            if not ((kinds != KIND_SUMMARY).any()):
+            a, b = int(bounds[s]), int(bounds[s + 1])
+            if not ((cols["kind"][a:b] != KIND_SUMMARY).any()):
                 continue
-            h = self._hints_for(idx)
-            r = resolve(kinds, cols["epoch"][idx], cols["bar_n"][idx], cols["bar_total"][idx], h)
+            h = self._hints_for(a, b)
+            r = resolve(*_cut(cols, a, b), h)
             run = Run(name=name if nseg == 1 else f"{name}#{len(out) + 1}", format=NAME, sources=[source])
-            self._fill(run, idx, r.steps, cols, pairs)
+            self._fill(run, a, b, r.steps, cols, pairs)
             run.planned_steps = r.planned_steps
             run.steps_per_epoch = r.steps_per_epoch
             run.notes.extend(r.notes)
@@ -255,9 +254,9 @@ class StreamParser:
             else:
                 run.finished = False
             out.append(run)
-            segs.append(s)
+            spans.append((a, b))
         if out:
-            self._apply_printed(out, segs, cols["pos"], seg)
+            self._apply_printed(out, spans, cols["pos"])
             _apply_info(out[0], self.info)
             for run in out[1:]:
                 gpus = self.info.get("cuda_visible_devices") or self.info.get("ws")
@@ -269,16 +268,16 @@ class StreamParser:
                     run.notes.append(f"hf_stdout: {source} holds {len(out)} consecutive runs (split at summary lines / epoch restarts)")
         return out
 
-    def _apply_printed(self, runs: list[Run], segs: list[int], pos: np.ndarray, seg: np.ndarray) -> None:
+    def _apply_printed(self, runs: list[Run], spans: list[tuple[int, int]], pos: np.ndarray) -> None:
         """Printed settings and checkpoint saves, each given to its own run when a log holds several.
 
         Settings are printed before a run's first dict line, after the previous
         run's last one; a "Saving model checkpoint" line belongs to the run in
         progress. Settings are looked for in the first 8 MB of the log.
         """
-        head = bytes(self._head)
-        first = [int(pos[np.flatnonzero(seg == s)[0]]) for s in segs]
-        last = [int(pos[np.flatnonzero(seg == s)[-1]]) for s in segs]
+        head = self._head  # sliced below: never a copy of the whole 8 MB
+        first = [int(pos[a]) for a, _ in spans]
+        last = [int(pos[b - 1]) for _, b in spans]
         for j, run in enumerate(runs):
             lo = 0 if j == 0 else last[j - 1]
             if lo >= len(head):
@@ -293,37 +292,89 @@ class StreamParser:
         for k, ck in by_run.items():
             log_config.LogFacts(checkpoints=ck).apply(runs[k])
 
-    def _fill(self, run: Run, idx: np.ndarray, steps: np.ndarray, cols: dict[str, np.ndarray], pairs: dict[str, np.ndarray]) -> None:
-        lo, hi = int(idx[0]), int(idx[-1])
+    def _fill(self, run: Run, lo: int, end: int, steps: np.ndarray, cols: dict[str, np.ndarray], pairs: dict[str, np.ndarray]) -> None:
+        """The points of records ``lo`` to ``end - 1`` (one run) as Series, built key by key so temporaries stay small.
+
+        Keys logged in the same records (loss, grad_norm, learning_rate) share
+        one steps and one epochs array: on a long log that is most of the memory.
+        """
         a = np.searchsorted(pairs["rec"], lo, "left")
-        b = np.searchsorted(pairs["rec"], hi, "right")
+        b = np.searchsorted(pairs["rec"], end, "left")
         rec = pairs["rec"][a:b]
         key = pairs["key"][a:b]
         val = pairs["value"][a:b]
-        step_of = np.zeros(hi - lo + 1, np.int64)
-        step_of[idx - lo] = steps
-        kind = cols["kind"][rec]
-        ep = cols["epoch"][rec]
-        st = step_of[rec - lo]
-        for k in unique(key).tolist():
+        step_of = steps
+        kind_of = cols["kind"][lo:end]
+        ep_of = cols["epoch"][lo:end]
+        shared: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}  # kind -> (records, steps, epochs)
+
+        def columns(kd: int, r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            prev = shared.get(kd)
+            if prev is not None and np.array_equal(prev[0], r):
+                return prev[1], prev[2]
+            st, ep = step_of[r], ep_of[r]
+            shared[kd] = (r, st, ep)
+            return st, ep
+
+        for k in np.flatnonzero(np.bincount(key, minlength=0)).tolist() if len(key) else []:
             kname = self._key_names[k]
-            sel_k = key == k
+            at = np.flatnonzero(key == k)
+            r_k = rec[at] - lo
+            kinds = kind_of[r_k]
             for kd in (KIND_TRAIN, KIND_OTHER, KIND_EVAL):
                 name = _point_name(kname, kd)
                 if name is None:
                     continue
-                sel = sel_k & (kind == kd)
+                sel = kinds == kd
                 if not sel.any():
                     continue
-                s = run.history.series(name)
-                ser = Series(st[sel], val[sel], ep[sel])
-                if len(s):
-                    ser = Series(np.concatenate([s.steps, ser.steps]), np.concatenate([s.values, ser.values]),
-                                 np.concatenate([s.epochs, ser.epochs]))
+                r = r_k if sel.all() else r_k[sel]
+                st, ep = columns(kd, r)
+                v = val[at if sel.all() else at[sel]]
+                s = run.history.get(name)
+                if s is not None and len(s):
+                    ser = Series(np.concatenate([s.steps, st]), np.concatenate([s.values, v]), np.concatenate([s.epochs, ep]))
+                else:
+                    ser = Series.adopt(st, v, ep)
                 run.history.set(name, ser.sorted())
-        tr = idx[(cols["kind"][idx] == KIND_TRAIN) & np.isfinite(cols["epoch"][idx])]
+        tr = np.flatnonzero((kind_of == KIND_TRAIN) & np.isfinite(ep_of))
         if len(tr):
-            run.history.set(EPOCH, Series(step_of[tr - lo], cols["epoch"][tr], cols["epoch"][tr]))
+            st, ep = columns(KIND_TRAIN, tr)
+            run.history.set(EPOCH, Series.adopt(st, ep, ep))
+
+
+def _cut(cols: dict[str, np.ndarray], a: int, b: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """kind, epoch, bar_n and bar_total of records ``a`` to ``b - 1``, as views."""
+    return cols["kind"][a:b], cols["epoch"][a:b], cols["bar_n"][a:b], cols["bar_total"][a:b]
+
+
+class _Grow:
+    """A growable numpy column: each chunk's points are copied in, the buffer grows by half when full.
+
+    Why not a list of per-chunk arrays joined at the end: a 1 GB log has
+    thousands of chunks, whose small arrays live on the C heap; joined at the
+    end they double the memory for a moment and leave the heap holding their
+    size after they are freed. A buffer that grows geometrically is always
+    large enough to be its own mapping, returned to the system when replaced.
+    """
+
+    __slots__ = ("buf", "n")
+
+    def __init__(self, dtype: type) -> None:
+        self.buf = np.empty(1 << 12, dtype)
+        self.n = 0
+
+    def extend(self, a: np.ndarray) -> None:
+        m = self.n + len(a)
+        if m > len(self.buf):
+            new = np.empty(max(m, len(self.buf) * 3 // 2), self.buf.dtype)
+            new[: self.n] = self.buf[: self.n]
+            self.buf = new
+        self.buf[self.n : m] = a  # cast to the column's compact type (int8 kinds, int32 pair indices)
+        self.n = m
+
+    def view(self) -> np.ndarray:
+        return self.buf[: self.n]
 
 
 def _role(key: str) -> int:

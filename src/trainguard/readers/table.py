@@ -364,16 +364,12 @@ def _build(
     st = steps[have_step]
     if len(st) < 2 or bool(np.all(np.diff(st) >= 0)):
         run = Run(name=name, format=fmt, sources=[str(p)])
-        # one all-NaN column for every dense Series without epochs or wall times: Series copies it,
-        # and each fresh array it would fill itself costs page faults on a large table
-        missing = np.full(len(steps), np.nan) if epochs is None or walls is None else None
         for mname, v in metrics.items():
             m = have_step & (~np.isnan(v) | written[mname]) if mname in written else have_step & ~np.isnan(v)
             if mname == EPOCH:  # one epoch point per step (sparse tables repeat it on train and eval rows)
                 m &= np.r_[True, np.diff(steps) != 0]
             if m.all():  # a dense column: Series copies the arrays anyway, so no masked copy first
-                run.history.set(mname, Series(steps, v, missing if epochs is None else epochs,
-                                              missing if walls is None else walls))
+                run.history.set(mname, Series(steps, v, epochs, walls))  # a column not given is not stored
             elif m.any():
                 run.history.set(
                     mname,
