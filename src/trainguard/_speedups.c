@@ -449,9 +449,211 @@ none:
     Py_RETURN_NONE;
 }
 
+/* -- HF Trainer stdout: the dict scanner ------------------------------------------------ */
+
+/*
+ * hf_scan is _hf_scan.scan_exact in one pass: the same loop over the "{"
+ * positions, the same rules, the same result. Why: in a tqdm-heavy log the
+ * Python-level work per dict (a find, a regex over the bar after it) is what
+ * costs; here the whole buffer is one memchr walk. The constants and the bar
+ * grammar below are copies of MAX_DICT, BAR_WINDOW, _METRICISH,
+ * _CLEAN_BEFORE, _REJECT_BEFORE and _BAR_AFTER: change them together (the
+ * tests compare this function with scan_exact on fixtures and fuzz).
+ */
+#define TG_MAX_DICT 16384
+#define TG_BAR_WINDOW 2048
+#define TG_BAR_BODY 1600
+#define TG_MAX_COUNT_DIGITS 18 /* a longer tqdm count may not fit int64: Python reads it with the regex */
+
+static inline int is_blank4(unsigned char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
+static inline int is_space2(unsigned char c) { return c == ' ' || c == '\t'; }
+
+/* A run of digits at *pp (advanced past it): its length, its value in *v when it has <= 18 digits. */
+static Py_ssize_t count_digits(const unsigned char **pp, const unsigned char *end, int64_t *v) {
+    const unsigned char *p = *pp, *d = p;
+    int64_t x = 0;
+    while (p < end && is_digit(*p)) {
+        if (p - d < TG_MAX_COUNT_DIGITS) x = x * 10 + (*p - '0');
+        p++;
+    }
+    *pp = p;
+    *v = x;
+    return p - d;
+}
+
+/*
+ * _BAR_AFTER.match(buf, p - buf, end - buf):
+ *   [ \t\r\n]*(?:\x1b\[A[ \t\r\n]*)*(?:\[rank\d+\]:[ \t]*)?[ \t]*\d{1,3}%\|[^|\n]{0,1600}\|[ \t]*(\d+)/(\d+)[ \t]*\[
+ * Every part ends where the next must begin (blanks never start an escape, a
+ * "[rank" prefix or a digit; a digit run is followed by what is not a digit;
+ * the bar body stops at the first "|"), so the regex has at most one way to
+ * match and reading left to right without backtracking decides it.
+ * Returns 0 (no match), 1 (match: *n, *total), 2 (match, but a count has
+ * more than 18 digits: the caller asks the regex for the values).
+ */
+static int bar_after(const unsigned char *p, const unsigned char *end, int64_t *n, int64_t *total) {
+    while (p < end && is_blank4(*p)) p++;
+    while (end - p >= 3 && p[0] == 0x1b && p[1] == '[' && p[2] == 'A') {
+        p += 3;
+        while (p < end && is_blank4(*p)) p++;
+    }
+    if (end - p >= 5 && memcmp(p, "[rank", 5) == 0) {
+        const unsigned char *q = p + 5;
+        int64_t ignored;
+        if (count_digits(&q, end, &ignored) == 0) return 0;
+        if (end - q < 2 || q[0] != ']' || q[1] != ':') return 0;
+        p = q + 2;
+    }
+    while (p < end && is_space2(*p)) p++;
+    int64_t pct;
+    Py_ssize_t k = count_digits(&p, end, &pct);
+    if (k < 1 || k > 3) return 0;
+    if (end - p < 2 || p[0] != '%' || p[1] != '|') return 0;
+    p += 2;
+    const unsigned char *lim = (end - p > TG_BAR_BODY + 1) ? p + TG_BAR_BODY + 1 : end;
+    while (p < lim && *p != '|' && *p != '\n') p++;
+    if (p == lim || *p != '|') return 0;
+    p++;
+    while (p < end && is_space2(*p)) p++;
+    Py_ssize_t k1 = count_digits(&p, end, n);
+    if (k1 < 1 || p == end || *p != '/') return 0;
+    p++;
+    Py_ssize_t k2 = count_digits(&p, end, total);
+    if (k2 < 1) return 0;
+    while (p < end && is_space2(*p)) p++;
+    if (p == end || *p != '[') return 0;
+    return (k1 > TG_MAX_COUNT_DIGITS || k2 > TG_MAX_COUNT_DIGITS) ? 2 : 1;
+}
+
+/* The first `c` in [from, to) (clamped to the buffer), as bytes.find gives it; -1 when none. */
+static inline Py_ssize_t find_byte(const unsigned char *b, Py_ssize_t n, unsigned char c, Py_ssize_t from, Py_ssize_t to) {
+    if (to > n) to = n;
+    if (from < 0) from = 0;
+    if (from >= to) return -1;
+    const unsigned char *h = memchr(b + from, c, (size_t)(to - from));
+    return h ? h - b : -1;
+}
+
+/* buf.startswith(_METRICISH, i) */
+static int metricish(const unsigned char *b, Py_ssize_t n, Py_ssize_t i) {
+    static const char *const heads[] = {"{'loss'", "{'eval_", "{'train_", "{'learning_rate'", "{'grad_norm'", "{'epoch'"};
+    for (size_t h = 0; h < sizeof(heads) / sizeof(heads[0]); h++) {
+        size_t len = strlen(heads[h]);
+        if ((size_t)(n - i) >= len && memcmp(b + i, heads[h], len) == 0) return 1;
+    }
+    return 0;
+}
+
+/* _echo: the dict at i follows "=", "(" or "," (up to 7 blanks between): an echo, not a log line. */
+static int echo_before(const unsigned char *b, Py_ssize_t i) {
+    Py_ssize_t k = i - 1, stop = i - 8 > 0 ? i - 8 : 0;
+    while (k >= stop && (b[k] == ' ' || b[k] == '\t')) k--;
+    return k >= 0 && (b[k] == '=' || b[k] == '(' || b[k] == ',');
+}
+
+static inline int clean_before(unsigned char c) { return c == '\r' || c == '\n' || c == ']' || c == 'A' || c == ':'; }
+
+PyDoc_STRVAR(hf_scan_doc,
+"hf_scan(buf, start, final) -> (used, skipped, rows)\n\n"
+"_hf_scan.scan_exact over a bytes-like ``buf`` from ``start``: ``used`` and ``skipped`` as it\n"
+"gives them, and one row per dict kept, in file order, in ``rows``: a bytearray of native\n"
+"int64, four per dict (offset of \"{\", offset of \"}\", bar n, bar total; -1 -1 when no bar\n"
+"follows; bar n is -2 when a count has more than 18 digits and the caller must read both\n"
+"with _BAR_AFTER). Offsets are relative to ``buf``.");
+
+static PyObject *hf_scan(PyObject *self, PyObject *args) {
+    (void)self;
+    Py_buffer view;
+    Py_ssize_t start;
+    int final;
+    if (!PyArg_ParseTuple(args, "y*np:hf_scan", &view, &start, &final)) return NULL;
+    if (start < 0) {
+        PyBuffer_Release(&view);
+        PyErr_SetString(PyExc_ValueError, "hf_scan: start must be >= 0");
+        return NULL;
+    }
+    const unsigned char *b = (const unsigned char *)view.buf;
+    const Py_ssize_t n = view.len;
+    Py_ssize_t cap = 64, rows = 0, skipped = 0, used = n;
+    PyObject *out = PyByteArray_FromStringAndSize(NULL, cap * 4 * (Py_ssize_t)sizeof(int64_t));
+    if (!out) {
+        PyBuffer_Release(&view);
+        return NULL;
+    }
+    Py_ssize_t i = find_byte(b, n, '{', start, n);
+    while (i >= 0) {
+        if (i + 1 >= n) {
+            used = final ? n : i;
+            goto done;
+        }
+        if (b[i + 1] != '\'') {
+            i = find_byte(b, n, '{', i + 1, n);
+            continue;
+        }
+        Py_ssize_t c = find_byte(b, n, '}', i + 2, i + TG_MAX_DICT);
+        if (c < 0) {
+            if (!final && n - i < TG_MAX_DICT) {
+                used = i; /* may complete with the next chunk */
+                goto done;
+            }
+            if (metricish(b, n, i)) skipped++;
+            i = find_byte(b, n, '{', i + 2, n);
+            continue;
+        }
+        if (memchr(b + i + 1, '\n', (size_t)(c - i - 1)) || memchr(b + i + 1, '{', (size_t)(c - i - 1))) {
+            if (metricish(b, n, i)) skipped++; /* a dict cut by a newline or by another dict */
+            Py_ssize_t j = find_byte(b, n, '{', i + 2, c);
+            i = j >= 0 ? j : find_byte(b, n, '{', i + 2, n);
+            continue;
+        }
+        int64_t bn = -1, bt = -1;
+        Py_ssize_t wend = (n - (c + 1) > TG_BAR_WINDOW) ? c + 1 + TG_BAR_WINDOW : n;
+        int m = bar_after(b + c + 1, b + wend, &bn, &bt);
+        if (m == 0 && !final && n - (c + 1) < TG_BAR_WINDOW && find_byte(b, n, '{', c + 1, n) < 0) {
+            used = i; /* the bar that tqdm redraws after the dict may still be on its way */
+            goto done;
+        }
+        if (i && !clean_before(b[i - 1]) && echo_before(b, i)) {
+            i = find_byte(b, n, '{', c + 1, n);
+            continue;
+        }
+        if (m == 0) {
+            bn = bt = -1;
+        } else if (m == 2) {
+            bn = -2;
+            bt = -2;
+        }
+        if (rows == cap) {
+            if (cap > PY_SSIZE_T_MAX / 2 / 4 / (Py_ssize_t)sizeof(int64_t)) {
+                PyErr_NoMemory();
+                goto fail;
+            }
+            cap *= 2;
+            if (PyByteArray_Resize(out, cap * 4 * (Py_ssize_t)sizeof(int64_t)) < 0) goto fail;
+        }
+        int64_t *r = (int64_t *)PyByteArray_AS_STRING(out) + rows * 4;
+        r[0] = i;
+        r[1] = c;
+        r[2] = bn;
+        r[3] = bt;
+        rows++;
+        i = find_byte(b, n, '{', c + 1, n);
+    }
+    if (!final && n && b[n - 1] == '{') used = n - 1;
+done:
+    if (PyByteArray_Resize(out, rows * 4 * (Py_ssize_t)sizeof(int64_t)) < 0) goto fail;
+    PyBuffer_Release(&view);
+    return Py_BuildValue("(nnN)", used, skipped, out);
+fail:
+    Py_DECREF(out);
+    PyBuffer_Release(&view);
+    return NULL;
+}
+
 static PyMethodDef methods[] = {
     {"parse_table", parse_table, METH_VARARGS, parse_table_doc},
     {"parse_float", parse_float, METH_O, parse_float_doc},
+    {"hf_scan", hf_scan, METH_VARARGS, hf_scan_doc},
     {NULL, NULL, 0, NULL},
 };
 

@@ -58,11 +58,13 @@ def scan(buf: bytes, base: int, scanned: Scanned, *, final: bool, start: int = 0
     ``final`` everything is consumed and an unterminated metric dict is a
     counted skip (a truncated last line).
 
-    Two paths give the same result: :func:`_scan_fast` (one ``find`` per
-    brace, the rest in numpy) handles a buffer of well-formed dicts; anything
-    unusual in it (a dict cut by a newline, a brace inside a dict, an
-    unterminated dict that is not at the end) sends the whole buffer through
-    :func:`scan_exact`, the per-dict reference loop.
+    Three paths give the same result. With the compiled extension,
+    ``_speedups.hf_scan`` runs :func:`scan_exact`'s loop in C (:func:`_scan_c`).
+    Without it, :func:`_scan_fast` (one ``find`` per brace, the rest in numpy)
+    handles a buffer of well-formed dicts; anything unusual in it (a dict cut
+    by a newline, a brace inside a dict, an unterminated dict that is not at
+    the end) sends the whole buffer through :func:`scan_exact`, the per-dict
+    reference loop.
     """
     sp = _compiled.speedups
     if sp is not None and hasattr(sp, "hf_scan"):  # an extension built before hf_scan existed lacks it

@@ -1,0 +1,297 @@
+"""The compiled HF stdout scanner (``_speedups.hf_scan``) finds exactly what ``scan_exact`` finds.
+
+``scan`` takes the C loop when the extension is built (issue 14: the Python
+scanner was most of ``read_runs`` on a tqdm-heavy log). A user relies on it
+reading the same dicts, bodies, bar counts and skips as the reference loop,
+whatever the chunk boundaries, so both run here on the HF stdout fixtures, on
+the real runs in ../shared/realruns that hold Trainer dict lines, on logs
+written by ``bench/parse_speed.py``, and on seeded random logs built from the
+pieces real logs contain plus the edge cases of each rule (bars over 1600
+bytes, counts too long for int64, truncated and nested dicts, echoes,
+non-ASCII bytes). The pure-Python path of ``scan`` is held to the same
+reference, and whole files read the same with and without the extension.
+Without a compiler the C side is skipped and the Python side still runs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import random
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.conftest import REALRUNS
+from trainguard import _compiled
+from trainguard.readers import _hf_scan, read_runs
+from trainguard.readers._hf_scan import MAX_DICT, Scanned, scan_exact
+from trainguard.run import Run
+
+sp = _compiled.load()
+needs_c = pytest.mark.skipif(sp is None or not hasattr(sp, "hf_scan"),
+                             reason="trainguard._speedups not built (no compiler?) or switched off")
+ROOT = Path(__file__).resolve().parents[2]
+DATA = ROOT / "tests" / "data"
+
+Scan = Callable[..., int]
+
+
+def c_scan(buf: bytes, base: int, sc: Scanned, *, final: bool, start: int = 0) -> int:
+    return _hf_scan._scan_c(sp, buf, base, sc, final=final, start=start)
+
+
+def py_scan(buf: bytes, base: int, sc: Scanned, *, final: bool, start: int = 0) -> int:
+    """``scan`` with the extension off: the numpy fast path, falling back to the exact loop."""
+    used = _hf_scan._scan_fast(buf, base, sc, final=final, start=start)
+    return scan_exact(buf, base, sc, final=final, start=start) if used is None else used
+
+
+def _state(sc: Scanned, used: object) -> tuple:
+    return sc.pos, [bytes(b) for b in sc.bodies], sc.bar_n, sc.bar_total, sc.skipped, used
+
+
+def _once(fn: Scan, buf: bytes, *, final: bool, start: int = 0, base: int = 0) -> tuple:
+    sc = Scanned()
+    used = fn(buf, base, sc, final=final, start=start)
+    return _state(sc, used)
+
+
+def _feed(fn: Scan, data: bytes, chunk: int) -> tuple:
+    """Run a scanner over ``data`` in ``chunk``-byte pieces the way StreamParser does; every output."""
+    sc, carry, off, ctx, pos, used_all = Scanned(), b"", 0, 0, 0, []
+    while True:
+        d = data[pos : pos + chunk]
+        pos += len(d)
+        buf = carry + d if carry else d
+        used = fn(buf, off, sc, final=not d, start=ctx)
+        used_all.append(used)
+        keep = max(0, used - 16)
+        carry, ctx, off = buf[keep:], used - keep, off + keep
+        if not d:
+            return _state(sc, used_all)
+
+
+def _same(data: bytes, chunks: tuple[int, ...], cuts: list[int]) -> None:
+    """C, the Python path and the reference agree on ``data`` fed in chunks, and on prefixes of it, final or not."""
+    for chunk in chunks:
+        ref = _feed(scan_exact, data, chunk)
+        assert _feed(c_scan, data, chunk) == ref, (chunk, data[:200])
+    for cut in cuts:
+        buf = data[:cut]
+        for final in (False, True):
+            for start in (0, min(cut, 7)):
+                ref = _once(scan_exact, buf, final=final, start=start, base=1000)
+                assert _once(c_scan, buf, final=final, start=start, base=1000) == ref, (cut, final, start)
+
+
+# -- files ------------------------------------------------------------------------------------
+
+
+def _bench_module():  # type: ignore[no-untyped-def]
+    spec = importlib.util.spec_from_file_location("_tg_bench_parse_speed", ROOT / "bench" / "parse_speed.py")
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _dict_logs() -> list[Path]:
+    """Every fixture and real run that holds HF Trainer dict lines."""
+    files = [p for p in sorted(DATA.rglob("*")) if p.is_file() and b"{'loss'" in p.read_bytes()]
+    if REALRUNS.is_dir():  # ../shared is optional
+        files += [p for p in sorted(REALRUNS.rglob("*")) if p.is_file() and b"{'loss'" in p.read_bytes()]
+    return files
+
+
+@pytest.fixture(scope="module")
+def bench_logs(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    mod = _bench_module()
+    d = tmp_path_factory.mktemp("bench_logs")
+    out = []
+    for k, (mb, seed, width) in enumerate([(0.05, 0, 120), (0.4, 3, 80), (0.2, 7, 300)]):
+        p = d / f"bench{k}.log"
+        mod.write_log(p, mb, seed=seed, width=width)
+        out.append(p)
+    return out
+
+
+def test_the_files_are_there() -> None:
+    logs = _dict_logs()
+    assert any(p.parent.name == "hf_stdout" for p in logs), logs
+
+
+@needs_c
+def test_c_scan_equals_exact_scan_on_fixture_and_real_logs() -> None:
+    rng = random.Random(5)
+    for log in _dict_logs():
+        data = log.read_bytes()
+        cuts = sorted({len(data), *(rng.randint(0, len(data)) for _ in range(12))})
+        _same(data, (97, 777, 4096, 65536, 1 << 20, len(data) + 1), cuts)
+
+
+@needs_c
+def test_c_scan_equals_exact_scan_on_bench_logs(bench_logs: list[Path]) -> None:
+    rng = random.Random(6)
+    for log in bench_logs:
+        data = log.read_bytes()
+        assert data.count(b"{'loss'") > 10
+        cuts = sorted({len(data), *(rng.randint(0, len(data)) for _ in range(6))})
+        _same(data, (1000, 65536, 1 << 20, len(data) + 1), cuts)
+
+
+def test_python_scan_equals_exact_scan_on_bench_logs(bench_logs: list[Path]) -> None:
+    for log in bench_logs:
+        data = log.read_bytes()
+        for chunk in (65536, len(data) + 1):
+            assert _feed(py_scan, data, chunk) == _feed(scan_exact, data, chunk), (log.name, chunk)
+
+
+# -- fuzz -------------------------------------------------------------------------------------
+
+_BAR_BODY = 1600
+_PIECES = (
+    # dict lines, plain and cut, each metric head of _METRICISH and others
+    b"{'loss': '1.5', 'epoch': '0.1'}", b"{'loss': 2.0, 'grad_norm': 1.0, 'learning_rate': 1e-05, 'epoch': 0.5}",
+    b"{'eval_loss': 0.5, 'epoch': 1.0}", b"{'train_runtime': 10.5, 'train_loss': 1.2}", b"{'learning_rate': 0.001}",
+    b"{'grad_norm': 3.5}", b"{'epoch': 2.0}", b"{'other': 1}", b"{'loss': nan}", b"{'loss': 2.0, 'grad_norm': 1.0",
+    b"{'loss'", b"{'eval_", b"{'", b"{", b"}", b"'", b"{x}", b"{'a': {'b': 1}}", b"{'loss': 1,\n 'epoch': 2}",
+    b"{'loss': '{1}'}", b"{'loss': 1}}", b"{{'loss': 1}", b"{'loss': '\xe2\x96\x88'}",
+    # tqdm bars: whole, in pieces, after escapes and rank prefixes, wrong shapes
+    b" 10%|###   | 5/50 [00:01<00:02, 1.0it/s]", b"100%|" + b"#" * 400 + b"| 50/50 [", b"12%|", b"|", b" 7/9 [",
+    b"\r 50%|\xe2\x96\x88\xe2\x96\x88\xe2\x96\x8c  | 3/6 [", b"  0%|          | 0/100 [", b"\t5%|x|\t1/20\t[",
+    b"\x1b[A", b"\x1b[A\n", b"\x1b[", b"[rank0]: ", b"[rank12]:", b"[rank]: ", b"[rank0]", b"[rank3]:\t\t",
+    b"99999%|x| 1/2 [", b"1000%|x| 1/2 [", b"7%|", b"%|", b"5%|x|1/2[", b"5%|x| /2 [", b"5%|x| 1/ [", b"5%|x| 1-2 [",
+    b"5%|" + b"=" * _BAR_BODY + b"| 3/9 [", b"5%|" + b"=" * (_BAR_BODY + 1) + b"| 3/9 [",
+    b"5%|" + b"=" * (_BAR_BODY - 1) + b"| 3/9 [", b"5%|ab\ncd| 3/9 [",
+    b" 5%|x| 1234567890123456789/1234567890123456789012 [", b" 5%|x| 999999999999999999/3 [",
+    b" 5%|x| 9223372036854775808/9223372036854775807 [", b" 5%|x| 000000000000000000001/2 [",
+    # echoes and what precedes a dict
+    b"x = ", b"eval_results= ", b"metrics=(", b"f(", b", ", b"=" + b" " * 7, b"=" + b" " * 8, b"=\t", b"]", b"A", b":",
+    # filler
+    b"\n", b"\r", b" ", b"\t", b"1", b"/", b"[", b"\xff\xfe", b"\xe2\x96\x88", b"\x00", b"it/s]", b"x" * 300,
+)
+
+
+def _random_log(rng: random.Random) -> bytes:
+    n = rng.choice((0, 1, 2, 5, 20, 60, 150))
+    parts = [rng.choice(_PIECES) for _ in range(n)]
+    r = rng.random()
+    if r < 0.02:  # an unterminated metric dict followed by more than MAX_DICT bytes
+        parts.insert(rng.randint(0, len(parts)), b"{'loss': 1" + b"x" * rng.choice((MAX_DICT - 20, MAX_DICT + 5)))
+    elif r < 0.04:  # a dict body near MAX_DICT
+        k = rng.choice((MAX_DICT - 3, MAX_DICT - 2, MAX_DICT - 1, MAX_DICT))
+        parts.insert(rng.randint(0, len(parts)), b"{'loss': " + b"1" * (k - 9) + b"}")
+    elif r < 0.06:  # a dict followed by ~BAR_WINDOW bytes of blanks, then a bar (line ends: a run of spaces
+        # makes the reference regex quadratic, which only slows the test)
+        blanks = b"\n" * rng.randint(2000, 2100) + b" " * rng.randint(0, 3)
+        parts.insert(rng.randint(0, len(parts)), b"{'loss': 1}" + blanks + b"5%|x| 1/2 [")
+    return b"".join(parts)
+
+
+@needs_c
+def test_c_scan_equals_exact_scan_on_random_logs() -> None:
+    rng = random.Random(14)
+    for _ in range(3000):
+        data = _random_log(rng)
+        for final in (False, True):
+            start = rng.randint(0, len(data) + 2) if rng.random() < 0.3 else 0
+            base = rng.randint(0, 1 << 40)
+            ref = _once(scan_exact, data, final=final, start=start, base=base)
+            assert _once(c_scan, data, final=final, start=start, base=base) == ref, (data, final, start)
+        small = max(1, len(data) // 60)  # tiny chunks on a big log only make the test quadratic
+        for chunk in (rng.randint(small, small + 64), rng.randint(64, 4096)):
+            assert _feed(c_scan, data, chunk) == _feed(scan_exact, data, chunk), (data, chunk)
+
+
+@needs_c
+def test_c_scan_accepts_bytearray_and_memoryview() -> None:
+    rng = random.Random(15)
+    for _ in range(200):
+        data = _random_log(rng)
+        ref = _once(scan_exact, data, final=True)
+        assert _once(c_scan, bytearray(data), final=True) == ref
+        assert _once(c_scan, memoryview(data), final=True) == ref
+
+
+def test_python_scan_equals_exact_scan_on_random_logs() -> None:
+    rng = random.Random(16)
+    for _ in range(300):
+        data = _random_log(rng)
+        if re.search(rb"\d{19}", data):
+            continue  # a count past int64: the numpy path raises OverflowError (reported as out of range), C reads it
+        for final in (False, True):
+            assert _once(py_scan, data, final=final) == _once(scan_exact, data, final=final), data
+
+
+@needs_c
+def test_c_scan_reads_long_counts_with_the_regex() -> None:
+    big = b"{'loss': 1.0}\n 5%|x| 12345678901234567890123/99999999999999999999999999 [\n"
+    sc = Scanned()
+    assert c_scan(big, 0, sc, final=True) == len(big)
+    assert sc.bar_n == [12345678901234567890123] and sc.bar_total == [99999999999999999999999999]
+    assert _once(c_scan, big, final=True) == _once(scan_exact, big, final=True)
+
+
+@needs_c
+def test_c_scan_rules() -> None:
+    bar = b"\n 10%|##| 5/50 [00:01"
+    d = b"{'loss': 1.0}"
+    assert _once(c_scan, b"", final=True) == ([], [], [], [], 0, 0)
+    assert _once(c_scan, b"", final=False) == ([], [], [], [], 0, 0)
+    assert _once(c_scan, d + bar, final=True) == ([0], [b"'loss': 1.0"], [5], [50], 0, len(d + bar))
+    assert _once(c_scan, d + b"\n", final=False)[-1] == 0  # the bar may still come
+    assert _once(c_scan, d + b"\n", final=True) == ([0], [b"'loss': 1.0"], [-1], [-1], 0, len(d) + 1)
+    assert _once(c_scan, b"x = " + d + bar, final=True)[0] == []  # an echo
+    assert _once(c_scan, b"{'loss': 1.0\n{'loss': 2.0}" + bar, final=True)[:5] == ([13], [b"'loss': 2.0"], [5], [50], 1)
+    assert _once(c_scan, b"ab{", final=False)[-1] == 2
+    assert _once(c_scan, b"ab{'lo", final=False)[-1] == 2
+    assert _once(c_scan, b"ab{'lo", final=True)[4:] == (0, 6)
+    assert _once(c_scan, b"ab{'loss': 1", final=True)[4:] == (1, 12)
+    with pytest.raises(ValueError):
+        sp.hf_scan(b"", -1, True)
+    with pytest.raises(TypeError):
+        sp.hf_scan("{'loss': 1}", 0, True)
+
+
+# -- whole files: read_runs with and without the extension --------------------------------------
+
+
+def _snapshot(runs: list[Run]) -> list[dict[str, object]]:
+    """Everything in the Runs, arrays as bytes (NaNs made one NaN) so == compares bit for bit."""
+
+    def arr(a: np.ndarray) -> bytes:
+        a = np.asarray(a)
+        if a.dtype.kind == "f":
+            a = np.where(np.isnan(a), np.nan, a)
+        return bytes([a.dtype.num]) + a.tobytes()
+
+    out = []
+    for r in runs:
+        d = {f.name: getattr(r, f.name) for f in dataclasses.fields(r) if f.name not in ("history", "config")}
+        d["config"] = (repr(vars(r.config)), r.config.conflicts)
+        d["history"] = {k: (arr(s.steps), arr(s.values), arr(s.epochs), arr(s.wall_time)) for k, s in r.history.items()}
+        out.append(d)
+    return out
+
+
+def _outcome(path: Path) -> object:
+    try:
+        return _snapshot(list(read_runs(path)))
+    except Exception as e:  # the same error either way is the point
+        return (type(e).__name__, str(e))
+
+
+@needs_c
+def test_read_runs_alike_with_and_without_the_extension(bench_logs: list[Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    files = _dict_logs() + bench_logs
+    for f in files:
+        monkeypatch.setattr(_compiled, "speedups", sp)
+        fast = _outcome(f)
+        monkeypatch.setattr(_compiled, "speedups", None)
+        slow = _outcome(f)
+        assert fast == slow, f
+        assert not isinstance(fast, tuple), (f, fast)
