@@ -650,10 +650,196 @@ fail:
     return NULL;
 }
 
+/* -- HF Trainer stdout: the numeric pairs of the dict bodies ---------------------------- */
+
+#define TG_MAX_KEYS 1024
+#define TG_KEY_W 48 /* _hf_bodies._KEY_W: a longer key goes to the Python path, which drops it */
+#define TG_MAX_VALUE 64
+
+typedef struct {
+    const unsigned char *p;
+    Py_ssize_t n;
+    Py_ssize_t stamp; /* the last body holding it: a key twice in one body is left to Python */
+} tg_key;
+
+/* A JSON number at *pp: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?; sets *is_int; -1 when not one. */
+static int json_number(const unsigned char **pp, const unsigned char *end, int *is_int) {
+    const unsigned char *p = *pp;
+    if (p < end && *p == '-') p++;
+    if (p == end || !is_digit(*p)) return -1;
+    if (*p == '0') {
+        p++;
+    } else {
+        while (p < end && is_digit(*p)) p++;
+    }
+    *is_int = 1;
+    if (p < end && *p == '.') {
+        p++;
+        if (p == end || !is_digit(*p)) return -1;
+        while (p < end && is_digit(*p)) p++;
+        *is_int = 0;
+    }
+    if (p < end && (*p == 'e' || *p == 'E')) {
+        p++;
+        if (p < end && (*p == '+' || *p == '-')) p++;
+        if (p == end || !is_digit(*p)) return -1;
+        while (p < end && is_digit(*p)) p++;
+        *is_int = 0;
+    }
+    *pp = p;
+    return 0;
+}
+
+/* Append one int64 / float64 to a bytearray column with room for *cap items (doubling it when full). */
+static int push8(PyObject *col, Py_ssize_t *cap, Py_ssize_t len, const void *item) {
+    if (len == *cap) {
+        if (*cap > PY_SSIZE_T_MAX / 16) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        if (PyByteArray_Resize(col, *cap * 2 * 8) < 0) return -1;
+        *cap *= 2;
+    }
+    memcpy(PyByteArray_AS_STRING(col) + len * 8, item, 8);
+    return 0;
+}
+
+PyDoc_STRVAR(hf_pairs_doc,
+"hf_pairs(bodies) -> (dict_idx, key_id, value, keys) | None\n\n"
+"_hf_bodies.parse_bodies for a list of bytes/bytearray dict bodies that are all in the plain\n"
+"shape ``'key': number, 'key': 'number'`` (JSON numbers, printable ASCII keys of 1..48 bytes\n"
+"without quotes or backslashes, each key once per body): the same pairs, in the same order,\n"
+"as bytearrays of native int64, int64 and float64 (an integer token as int -> float, others\n"
+"bit-identical to float()), and the key names in first-seen order. None for anything else\n"
+"(the Python parsers decide those).");
+
+static PyObject *hf_pairs(PyObject *self, PyObject *arg) {
+    (void)self;
+    if (!PyList_Check(arg)) {
+        PyErr_SetString(PyExc_TypeError, "hf_pairs: bodies must be a list");
+        return NULL;
+    }
+    Py_ssize_t m = PyList_GET_SIZE(arg);
+    if (m == 0) Py_RETURN_NONE;
+    Py_ssize_t cap = m * 4 + 16, len = 0, nkeys = 0;
+    Py_ssize_t guess[64];
+    PyObject *di = NULL, *ki = NULL, *va = NULL, *names = NULL;
+    tg_key *keys = PyMem_Malloc(sizeof(tg_key) * TG_MAX_KEYS);
+    if (!keys) return PyErr_NoMemory();
+    Py_ssize_t cap_d = cap, cap_k = cap, cap_v = cap;
+    di = PyByteArray_FromStringAndSize(NULL, cap * 8);
+    ki = PyByteArray_FromStringAndSize(NULL, cap * 8);
+    va = PyByteArray_FromStringAndSize(NULL, cap * 8);
+    if (!di || !ki || !va) goto fail;
+    for (int g = 0; g < 64; g++) guess[g] = -1;
+    for (Py_ssize_t d = 0; d < m; d++) {
+        PyObject *item = PyList_GET_ITEM(arg, d);
+        const unsigned char *p, *end;
+        if (PyBytes_CheckExact(item)) {
+            p = (const unsigned char *)PyBytes_AS_STRING(item);
+            end = p + PyBytes_GET_SIZE(item);
+        } else if (PyByteArray_CheckExact(item)) {
+            p = (const unsigned char *)PyByteArray_AS_STRING(item);
+            end = p + PyByteArray_GET_SIZE(item);
+        } else {
+            goto none;
+        }
+        if (p == end) goto none;
+        for (int pos = 0;; pos++) {
+            if (*p != '\'') goto none;
+            const unsigned char *k = ++p;
+            while (p < end && *p != '\'') {
+                if (*p < 0x20 || *p > 0x7e || *p == '"' || *p == '\\') goto none;
+                p++;
+            }
+            Py_ssize_t kn = p - k;
+            if (p == end || kn == 0 || kn > TG_KEY_W) goto none;
+            p++;
+            if (end - p < 2 || p[0] != ':' || p[1] != ' ') goto none;
+            p += 2;
+            int quoted = p < end && *p == '\'';
+            if (quoted) p++;
+            const unsigned char *t = p;
+            int is_int;
+            if (json_number(&p, end, &is_int) != 0 || p - t > TG_MAX_VALUE) goto none;
+            const unsigned char *tend = p;
+            if (quoted) {
+                if (p == end || *p != '\'') goto none;
+                p++;
+            }
+            double v;
+            if (is_int) { /* orjson gives an int (so "-0" is 0), numpy then rounds it once to float64 */
+                const unsigned char *q = t;
+                int neg = *q == '-';
+                q += neg;
+                if (tend - q > 18) goto none;
+                int64_t x = 0;
+                while (q < tend) x = x * 10 + (*q++ - '0');
+                v = (double)(neg ? -x : x);
+            } else {
+                const unsigned char *q = t;
+                if (parse_number(&q, tend, &v) != 0 || q != tend) goto none;
+                if (v - v != 0) goto none; /* inf: orjson refuses it, the byte parser decides */
+            }
+            Py_ssize_t id = -1;
+            if (pos < 64 && guess[pos] >= 0 && keys[guess[pos]].n == kn && memcmp(keys[guess[pos]].p, k, (size_t)kn) == 0) {
+                id = guess[pos];
+            } else {
+                for (Py_ssize_t j = 0; j < nkeys; j++) {
+                    if (keys[j].n == kn && memcmp(keys[j].p, k, (size_t)kn) == 0) {
+                        id = j;
+                        break;
+                    }
+                }
+                if (id < 0) {
+                    if (nkeys == TG_MAX_KEYS) goto none;
+                    id = nkeys++;
+                    keys[id].p = k;
+                    keys[id].n = kn;
+                    keys[id].stamp = -1;
+                }
+                if (pos < 64) guess[pos] = id;
+            }
+            if (keys[id].stamp == d) goto none; /* a key twice in one body: orjson keeps the last */
+            keys[id].stamp = d;
+            int64_t d64 = d, id64 = id;
+            if (push8(di, &cap_d, len, &d64) < 0 || push8(ki, &cap_k, len, &id64) < 0 || push8(va, &cap_v, len, &v) < 0) goto fail;
+            len++;
+            if (p == end) break;
+            if (end - p < 3 || p[0] != ',' || p[1] != ' ' || p[2] != '\'') goto none;
+            p += 2;
+        }
+    }
+    if (PyByteArray_Resize(di, len * 8) < 0 || PyByteArray_Resize(ki, len * 8) < 0 || PyByteArray_Resize(va, len * 8) < 0) goto fail;
+    names = PyList_New(nkeys);
+    if (!names) goto fail;
+    for (Py_ssize_t j = 0; j < nkeys; j++) {
+        PyObject *s = PyUnicode_DecodeASCII((const char *)keys[j].p, keys[j].n, NULL);
+        if (!s) goto fail;
+        PyList_SET_ITEM(names, j, s);
+    }
+    PyMem_Free(keys);
+    return Py_BuildValue("(NNNN)", di, ki, va, names);
+none:
+    PyMem_Free(keys);
+    Py_XDECREF(di);
+    Py_XDECREF(ki);
+    Py_XDECREF(va);
+    Py_RETURN_NONE;
+fail:
+    PyMem_Free(keys);
+    Py_XDECREF(di);
+    Py_XDECREF(ki);
+    Py_XDECREF(va);
+    Py_XDECREF(names);
+    return NULL;
+}
+
 static PyMethodDef methods[] = {
     {"parse_table", parse_table, METH_VARARGS, parse_table_doc},
     {"parse_float", parse_float, METH_O, parse_float_doc},
     {"hf_scan", hf_scan, METH_VARARGS, hf_scan_doc},
+    {"hf_pairs", hf_pairs, METH_O, hf_pairs_doc},
     {NULL, NULL, 0, NULL},
 };
 

@@ -10,6 +10,8 @@ pieces real logs contain plus the edge cases of each rule (bars over 1600
 bytes, counts too long for int64, truncated and nested dicts, echoes,
 non-ASCII bytes). The pure-Python path of ``scan`` is held to the same
 reference, and whole files read the same with and without the extension.
+The body parser ``_speedups.hf_pairs`` must give the orjson path's Pairs bit
+for bit whenever it takes a list of bodies (random and real ones here).
 Without a compiler the C side is skipped and the Python side still runs.
 """
 
@@ -295,3 +297,105 @@ def test_read_runs_alike_with_and_without_the_extension(bench_logs: list[Path], 
         slow = _outcome(f)
         assert fast == slow, f
         assert not isinstance(fast, tuple), (f, fast)
+
+
+# -- the dict bodies: _speedups.hf_pairs gives the Pairs of the orjson path ---------------------
+
+_KEYS = ("loss", "grad_norm", "learning_rate", "epoch", "eval_loss", "eval_runtime", "train_runtime", "a: b", "x, y",
+         "k" * 48, "k" * 49, "", "caf\u00e9", 'say "hi"', "back\\slash", "tab\there", "{", "e", "rewards/chosen")
+_VALUES = ("1.5", "0.25", "-0", "0", "-0.0", "1E+5", "1e-05", "2.1176470588235296e-06", "007", "1.", ".5", "+1", "nan",
+           "NaN", "inf", "-inf", "True", "None", "1e400", "1e-400", "[1, 2]", "'abc'", "1234567890123456789",
+           "123456789012345678", "-999999999999999999", "12345678901234567890123", "6900.25", "1_000", " 1.5", "1.5 ",
+           "0.1" * 30, "''")
+
+
+def _random_value(rng: random.Random) -> str:
+    r = rng.random()
+    if r < 0.3:
+        return repr(rng.uniform(-10, 10) * 10 ** rng.randint(-12, 12))
+    if r < 0.5:
+        return f"'{rng.uniform(0, 5):.{rng.randint(1, 17)}g}'"
+    if r < 0.6:
+        return str(rng.randint(-(10**rng.randint(1, 20)), 10**rng.randint(1, 20)))
+    v = rng.choice(_VALUES)
+    return f"'{v}'" if rng.random() < 0.3 and "'" not in v else v
+
+
+def _random_body(rng: random.Random, plain: bool) -> bytes:
+    n = rng.randint(1, 8)
+    keys = rng.sample(_KEYS[:7], min(n, 7)) if plain else [rng.choice(_KEYS) for _ in range(n)]
+    parts = []
+    for k in keys:
+        v = _random_value(rng)
+        if plain and not re.fullmatch(r"'?-?(0|[1-9]\d{0,17}|\d+\.\d+(e[+-]?\d+)?|[1-9]e[+-]?\d{1,2})'?", v.lower()):
+            v = "0.5"  # a JSON number that fits int64 when it is an int
+        q = "'" if "'" not in k else '"'
+        parts.append(f"{q}{k}{q}: {v}")
+    sep = ", " if plain or rng.random() < 0.9 else rng.choice((",", ",  ", " , "))
+    return sep.join(parts).encode()
+
+
+def _pairs_key(p) -> tuple:  # type: ignore[no-untyped-def]
+    return (p.dict_idx.dtype, p.dict_idx.tobytes(), p.key_id.dtype, p.key_id.tobytes(), p.value.dtype, p.value.tobytes(), p.keys)
+
+
+def _c_pairs(bodies: list) -> object:  # type: ignore[type-arg]
+    from trainguard.readers._hf_bodies import Pairs
+
+    got = sp.hf_pairs(bodies)
+    if got is None:
+        return None
+    di, ki, va, keys = got
+    return Pairs(np.frombuffer(di, np.int64), np.frombuffer(ki, np.int64), np.frombuffer(va, np.float64), keys)
+
+
+def _check_pairs(bodies: list) -> bool:  # type: ignore[type-arg]
+    """C, when it takes the bodies, gives exactly the orjson path's Pairs; True when it took them."""
+    from trainguard.readers._hf_bodies import _parse_json
+
+    c = _c_pairs(bodies)
+    if c is None:
+        return False
+    ref = _parse_json(bodies)
+    assert ref is not None, bodies
+    assert _pairs_key(c) == _pairs_key(ref), bodies
+    return True
+
+
+@needs_c
+def test_c_pairs_equal_the_json_path_on_random_bodies() -> None:
+    rng = random.Random(21)
+    taken = 0
+    for i in range(4000):
+        plain = i % 2 == 0
+        bodies = [_random_body(rng, plain and rng.random() < 0.995) for _ in range(rng.randint(1, 30))]
+        if rng.random() < 0.1:
+            bodies = [bytearray(b) for b in bodies]
+        taken += _check_pairs(bodies)
+    assert taken > 1000  # the plain shape is read in C, not always handed back
+
+
+@needs_c
+def test_c_pairs_on_edge_bodies() -> None:
+    assert sp.hf_pairs([]) is None
+    assert sp.hf_pairs([b""]) is None
+    assert sp.hf_pairs([b"'loss': 1, 'loss': 2"]) is None  # orjson keeps the last: left to Python
+    assert sp.hf_pairs([b"'loss': 1e400"]) is None
+    assert sp.hf_pairs([memoryview(b"'loss': 1")]) is None
+    assert _check_pairs([b"'loss': -0, 'x': -0.0", b"'loss': '123456789012345678'"])
+    c = _c_pairs([b"'loss': -0, 'x': -0.0"])
+    assert c is not None and np.signbit(c.value).tolist() == [False, True]  # orjson reads "-0" as the int 0
+    with pytest.raises(TypeError):
+        sp.hf_pairs((b"'loss': 1",))
+
+
+@needs_c
+def test_c_pairs_equal_the_json_path_on_log_bodies(bench_logs: list[Path]) -> None:
+    for log in _dict_logs() + bench_logs:
+        sc = Scanned()
+        scan_exact(log.read_bytes(), 0, sc, final=True)
+        for k in range(0, len(sc.bodies), 500):
+            _check_pairs(sc.bodies[k : k + 500])
+    sc = Scanned()
+    scan_exact(bench_logs[0].read_bytes(), 0, sc, final=True)
+    assert _check_pairs(sc.bodies)
