@@ -554,19 +554,26 @@ static int echo_before(const unsigned char *b, Py_ssize_t i) {
 static inline int clean_before(unsigned char c) { return c == '\r' || c == '\n' || c == ']' || c == 'A' || c == ':'; }
 
 PyDoc_STRVAR(hf_scan_doc,
-"hf_scan(buf, start, final) -> (used, skipped, rows)\n\n"
+"hf_scan(buf, start, final) -> (used, skipped, rows, bodies)\n\n"
 "_hf_scan.scan_exact over a bytes-like ``buf`` from ``start``: ``used`` and ``skipped`` as it\n"
 "gives them, and one row per dict kept, in file order, in ``rows``: a bytearray of native\n"
 "int64, four per dict (offset of \"{\", offset of \"}\", bar n, bar total; -1 -1 when no bar\n"
 "follows; bar n is -2 when a count has more than 18 digits and the caller must read both\n"
-"with _BAR_AFTER). Offsets are relative to ``buf``.");
+"with _BAR_AFTER). Offsets are relative to ``buf``. ``bodies``: the list of ``buf[open + 1:close]``\n"
+"when ``buf`` is bytes or bytearray, else None.");
 
 static PyObject *hf_scan(PyObject *self, PyObject *args) {
     (void)self;
+    PyObject *obj;
     Py_buffer view;
     Py_ssize_t start;
     int final;
-    if (!PyArg_ParseTuple(args, "y*np:hf_scan", &view, &start, &final)) return NULL;
+    if (!PyArg_ParseTuple(args, "Onp:hf_scan", &obj, &start, &final)) return NULL;
+    if (PyUnicode_Check(obj)) {
+        PyErr_SetString(PyExc_TypeError, "hf_scan: buf must be bytes-like, not str");
+        return NULL;
+    }
+    if (PyObject_GetBuffer(obj, &view, PyBUF_SIMPLE) < 0) return NULL;
     if (start < 0) {
         PyBuffer_Release(&view);
         PyErr_SetString(PyExc_ValueError, "hf_scan: start must be >= 0");
@@ -642,8 +649,29 @@ static PyObject *hf_scan(PyObject *self, PyObject *args) {
     if (!final && n && b[n - 1] == '{') used = n - 1;
 done:
     if (PyByteArray_Resize(out, rows * 4 * (Py_ssize_t)sizeof(int64_t)) < 0) goto fail;
+    /* the bodies, as buf[a + 1:c] would slice them (bytes from bytes, bytearray from bytearray) */
+    PyObject *bodies;
+    int kind = PyBytes_CheckExact(obj) ? 1 : PyByteArray_CheckExact(obj) ? 2 : 0;
+    if (kind) {
+        bodies = PyList_New(rows);
+        if (!bodies) goto fail;
+        const int64_t *r = (const int64_t *)PyByteArray_AS_STRING(out);
+        for (Py_ssize_t k = 0; k < rows; k++) {
+            const char *s = (const char *)b + r[4 * k] + 1;
+            Py_ssize_t len = (Py_ssize_t)(r[4 * k + 1] - r[4 * k] - 1);
+            PyObject *x = kind == 1 ? PyBytes_FromStringAndSize(s, len) : PyByteArray_FromStringAndSize(s, len);
+            if (!x) {
+                Py_DECREF(bodies);
+                goto fail;
+            }
+            PyList_SET_ITEM(bodies, k, x);
+        }
+    } else {
+        bodies = Py_None; /* another buffer type: the caller slices */
+        Py_INCREF(bodies);
+    }
     PyBuffer_Release(&view);
-    return Py_BuildValue("(nnN)", used, skipped, out);
+    return Py_BuildValue("(nnNN)", used, skipped, out, bodies);
 fail:
     Py_DECREF(out);
     PyBuffer_Release(&view);

@@ -217,6 +217,10 @@ def test_c_scan_accepts_bytearray_and_memoryview() -> None:
         ref = _once(scan_exact, data, final=True)
         assert _once(c_scan, bytearray(data), final=True) == ref
         assert _once(c_scan, memoryview(data), final=True) == ref
+        for buf in (data, bytearray(data), memoryview(data)):  # bodies are slices of buf: the same type
+            sc = Scanned()
+            c_scan(buf, 0, sc, final=True)
+            assert all(type(b) is type(buf[:0]) for b in sc.bodies)
 
 
 def test_python_scan_equals_exact_scan_on_random_logs() -> None:

@@ -77,11 +77,11 @@ def _scan_c(sp, buf: bytes, base: int, scanned: Scanned, *, final: bool, start: 
     """:func:`scan` through ``_speedups.hf_scan``: :func:`scan_exact` in C, one pass over the buffer.
 
     The C loop returns where each kept dict opens and closes and the bar
-    count after it; the bodies are sliced here (so they are the same type as
-    ``buf``'s slices), and a bar count too long for int64 (marked ``-2``) is
-    read with ``_BAR_AFTER`` itself.
+    count after it, and the bodies as ``buf``'s slices (bytes or bytearray;
+    other buffers are sliced here); a bar count too long for int64 (marked
+    ``-2``) is read with ``_BAR_AFTER`` itself.
     """
-    used, skipped, rows = sp.hf_scan(buf, start, final)
+    used, skipped, rows, bodies = sp.hf_scan(buf, start, final)
     scanned.skipped += skipped
     if not rows:
         return used
@@ -93,7 +93,7 @@ def _scan_c(sp, buf: bytes, base: int, scanned: Scanned, *, final: bool, start: 
         assert m is not None  # hf_scan marks only bars that match
         bar_n[k], bar_total[k] = int(m.group(1)), int(m.group(2))
     scanned.pos.extend((a[:, 0] + base).tolist())
-    scanned.bodies.extend([buf[o + 1 : c] for o, c in zip(opens, closes, strict=True)])
+    scanned.bodies.extend(bodies if bodies is not None else [buf[o + 1 : c] for o, c in zip(opens, closes, strict=True)])
     scanned.bar_n.extend(bar_n)
     scanned.bar_total.extend(bar_total)
     return used
