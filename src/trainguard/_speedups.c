@@ -27,6 +27,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <float.h>
+#include <math.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -863,11 +864,142 @@ fail:
     return NULL;
 }
 
+/* -- free text: rows of one line shape ------------------------------------------------- */
+
+static inline int is_numbyte(unsigned char c) {
+    return is_digit(c) || c == '.' || c == '+' || c == '-' || c == 'e' || c == 'E';
+}
+
+PyDoc_STRVAR(text_rows_doc,
+"text_rows(data, start, lines, gaps, lits) -> (count, values)\n\n"
+"_text_block._check for the lines of ``data`` from offset ``start`` (at most ``lines`` of them,\n"
+"each ending in a newline and already known to have the shape's skeleton): how many lines from\n"
+"the first on have exactly ``len(gaps)`` runs of 0-9.+-eE bytes, run i after gaps[i] other bytes\n"
+"of its line, run i equal to lits[i] where lits[i] is bytes (a run inside a literal) and a JSON\n"
+"number where it is None, read bit-identical to float() (finite, at most 128 bytes). values:\n"
+"a bytearray of native float64, count rows of the number runs in order.");
+
+static PyObject *text_rows(PyObject *self, PyObject *args) {
+    (void)self;
+    Py_buffer view;
+    Py_ssize_t start, lines;
+    PyObject *gaps_o, *lits_o;
+    if (!PyArg_ParseTuple(args, "y*nnO!O!", &view, &start, &lines, &PyList_Type, &gaps_o, &PyList_Type, &lits_o))
+        return NULL;
+    Py_ssize_t t = PyList_GET_SIZE(gaps_o), k = 0;
+    Py_ssize_t *gaps = NULL;
+    const unsigned char **lit = NULL;
+    Py_ssize_t *litn = NULL;
+    PyObject *vals = NULL;
+    if (PyList_GET_SIZE(lits_o) != t || t == 0 || start < 0 || start > view.len || lines < 0) {
+        PyErr_SetString(PyExc_ValueError, "text_rows: bad arguments");
+        goto fail;
+    }
+    gaps = PyMem_Malloc(sizeof(Py_ssize_t) * t);
+    lit = PyMem_Malloc(sizeof(*lit) * t);
+    litn = PyMem_Malloc(sizeof(Py_ssize_t) * t);
+    if (!gaps || !lit || !litn) {
+        PyErr_NoMemory();
+        goto fail;
+    }
+    for (Py_ssize_t i = 0; i < t; i++) {
+        gaps[i] = PyLong_AsSsize_t(PyList_GET_ITEM(gaps_o, i));
+        if (gaps[i] == -1 && PyErr_Occurred()) goto fail;
+        PyObject *l = PyList_GET_ITEM(lits_o, i);
+        if (l == Py_None) {
+            lit[i] = NULL;
+            litn[i] = 0;
+            k++;
+        } else if (PyBytes_Check(l)) {
+            lit[i] = (const unsigned char *)PyBytes_AS_STRING(l);
+            litn[i] = PyBytes_GET_SIZE(l);
+        } else {
+            PyErr_SetString(PyExc_TypeError, "text_rows: lits must be bytes or None");
+            goto fail;
+        }
+    }
+    if (k == 0 || lines > PY_SSIZE_T_MAX / 8 / k) {
+        PyErr_SetString(PyExc_ValueError, "text_rows: bad arguments");
+        goto fail;
+    }
+    vals = PyByteArray_FromStringAndSize(NULL, lines * k * 8);
+    if (!vals) goto fail;
+    double *out = (double *)PyByteArray_AS_STRING(vals);
+    const unsigned char *base = (const unsigned char *)view.buf, *end = base + view.len;
+    const unsigned char *p = base + start;
+    Py_ssize_t f = 0;
+    while (f < lines) {
+        const unsigned char *nl = memchr(p, '\n', (size_t)(end - p));
+        if (!nl) break;
+        const unsigned char *ls = p;
+        Py_ssize_t tok = 0, e_before = 0;
+        double *row = out + f * k;
+        Py_ssize_t slot = 0;
+        int ok = 1;
+        while (p < nl) {
+            if (!is_numbyte(*p)) {
+                p++;
+                continue;
+            }
+            const unsigned char *a = p;
+            while (p < nl && is_numbyte(*p)) p++;
+            Py_ssize_t len = p - a;
+            if (tok >= t || (a - ls) - e_before != gaps[tok]) {
+                ok = 0;
+                break;
+            }
+            if (lit[tok]) {
+                if (len != litn[tok] || memcmp(a, lit[tok], (size_t)len) != 0) {
+                    ok = 0;
+                    break;
+                }
+            } else {
+                const unsigned char *q = a;
+                int is_int;
+                double v;
+                if (len > TG_MAX_TOKEN || json_number(&q, p, &is_int) != 0 || q != p) {
+                    ok = 0;
+                    break;
+                }
+                q = a;
+                if (parse_number(&q, p, &v) != 0 || q != p || !isfinite(v)) {
+                    ok = 0;
+                    break;
+                }
+                row[slot++] = v;
+            }
+            e_before += len;
+            tok++;
+        }
+        if (!ok || tok != t) break;
+        p = nl + 1;
+        f++;
+    }
+    PyMem_Free(gaps);
+    PyMem_Free(lit);
+    PyMem_Free(litn);
+    PyBuffer_Release(&view);
+    if (PyByteArray_Resize(vals, f * k * 8) < 0) {
+        Py_DECREF(vals);
+        return NULL;
+    }
+    PyObject *res = Py_BuildValue("nN", f, vals);
+    return res;
+fail:
+    PyMem_Free(gaps);
+    PyMem_Free(lit);
+    PyMem_Free(litn);
+    Py_XDECREF(vals);
+    PyBuffer_Release(&view);
+    return NULL;
+}
+
 static PyMethodDef methods[] = {
     {"parse_table", parse_table, METH_VARARGS, parse_table_doc},
     {"parse_float", parse_float, METH_O, parse_float_doc},
     {"hf_scan", hf_scan, METH_VARARGS, hf_scan_doc},
     {"hf_pairs", hf_pairs, METH_O, hf_pairs_doc},
+    {"text_rows", text_rows, METH_VARARGS, text_rows_doc},
     {NULL, NULL, 0, NULL},
 };
 

@@ -38,6 +38,13 @@ compares both on every fixture and real run):
   (a per-epoch counter is per-record state); a block starts only once the
   plan's one-time notes (percent, planned steps) have fired, so what a record
   changes is the last step, the count of train lines and the record itself.
+* **With the C extension** (``_compiled.speedups``), ``_check`` is one pass of
+  ``_speedups.text_rows`` over the run's bytes: the same structure checks, and
+  each number token that is a JSON number (at most 128 bytes, finite) read
+  bit-identical to float(), so ``-0`` is read here too (as -0.0). The numpy
+  passes (``ts``/``te``/``js`` in :class:`_Text`, orjson) are then skipped;
+  they stay as the path without it (tests run both: test_text_block.py,
+  test_text_rows_speedups.py).
 """
 
 from __future__ import annotations
@@ -47,6 +54,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import orjson
 
+from .. import _compiled
 from ..run import TRAIN_LOSS
 from .text import MAX_LINE, Block, LineParser, Record, Shape, _Plan
 
@@ -68,6 +76,8 @@ class _Info:
     num_tok: list[int] = field(default_factory=list)  # token index of each number
     lit_tok: list[tuple[int, bytes]] = field(default_factory=list)  # tokens inside literals and their bytes
     slot_of: dict[int, int] = field(default_factory=dict)  # regex group -> number index
+    c_gaps: list[int] = field(default_factory=list)  # gaps, for _speedups.text_rows
+    c_lits: list[bytes | None] = field(default_factory=list)  # per token: its literal bytes, None for a number
 
 
 def _info(shape: Shape) -> _Info:
@@ -99,6 +109,9 @@ def _info(shape: Shape) -> _Info:
         else:
             info.lit_tok.append((tok, tpl[a:b]))
     info.ok = len(info.num_tok) == k
+    info.c_gaps = gaps
+    lit_of = dict(info.lit_tok)
+    info.c_lits = [lit_of.get(tok) for tok in range(len(gaps))]
     info.gaps = np.array(gaps, dtype=np.int64)
     info.slot_of = {g: i for i, g in enumerate(shape.slots) if g is not None}
     return info
@@ -147,6 +160,9 @@ class _Text:
         self.s, self.e = starts.tolist(), self.ends.tolist()
         self.long = np.flatnonzero(self.ends - starts > MAX_LINE)  # LineParser skips these, with a note
         self.skel = data.translate(None, _E)  # every line's skeleton, newline-terminated
+        self.c = _compiled.speedups  # with it, _check is one C pass (text_rows) and needs none of the below
+        if self.c is not None:
+            return
         is_e = np.frombuffer(data.translate(_IS_E), bool)
         self.ts = np.flatnonzero(is_e[1:] > is_e[:-1]) + 1  # number-byte runs: [ts, te); data ends with a newline
         self.te = np.flatnonzero(is_e[:-1] > is_e[1:]) + 1
@@ -229,6 +245,15 @@ def _check(tx: _Text, lo: int, hi: int, info: _Info, plan: _Plan) -> tuple[int, 
     orjson reads.
     """
     k, t, width = len(info.num_tok), len(info.gaps), len(info.key) + 1
+    if tx.c is not None:  # the same checks in one pass (numbers read as float() reads them: -0 included)
+        f, buf = tx.c.text_rows(tx.data, tx.s[lo], hi - lo, info.c_gaps, info.c_lits)
+        vals = np.frombuffer(buf, np.float64).reshape(f, k)
+        if plan.step is not None and f:
+            far = np.flatnonzero(~(np.abs(vals[:, info.slot_of[plan.step]]) < 2.0**62))
+            if far.size:
+                f = int(far[0])
+                vals = vals[:f]
+        return f, vals
     r0, r1 = tx.s[lo], tx.e[hi - 1] + 1
     a, b = np.searchsorted(tx.ts, [r0, r1])
     ts, te = tx.ts[a:b] - r0, tx.te[a:b] - r0
