@@ -16,9 +16,10 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REALRUNS
+from tests.readers.speedups_support import feed_in_chunks
 from trainguard.readers import hf_stdout
 from trainguard.readers._hf_bodies import _parse_json, parse_bodies, parse_numpy
-from trainguard.readers._hf_scan import Scanned, scan, scan_exact
+from trainguard.readers._hf_scan import scan, scan_exact
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "hf_stdout"
 
@@ -31,18 +32,8 @@ _PIECES = (
 
 
 def _feed(fn, data: bytes, chunk: int) -> tuple:  # type: ignore[no-untyped-def]
-    """Run a scanner over ``data`` in ``chunk``-byte pieces the way StreamParser does; every output."""
-    sc, carry, off, ctx, pos, used_all = Scanned(), b"", 0, 0, 0, []
-    while True:
-        d = data[pos : pos + chunk]
-        pos += len(d)
-        buf = carry + d if carry else d
-        used = fn(buf, off, sc, final=not d, start=ctx)
-        used_all.append(used)
-        keep = max(0, used - 16)
-        carry, ctx, off = buf[keep:], used - keep, off + keep
-        if not d:
-            return sc.pos, sc.bodies, sc.bar_n, sc.bar_total, sc.skipped, used_all
+    sc, used = feed_in_chunks(fn, data, chunk)
+    return sc.pos, sc.bodies, sc.bar_n, sc.bar_total, sc.skipped, used
 
 
 def _real_logs() -> list[Path]:

@@ -17,7 +17,6 @@ Without a compiler the C side is skipped and the Python side still runs.
 
 from __future__ import annotations
 
-import dataclasses
 import importlib.util
 import random
 import re
@@ -28,10 +27,10 @@ import numpy as np
 import pytest
 
 from tests.conftest import REALRUNS
+from tests.readers.speedups_support import feed_in_chunks, snapshot
 from trainguard import _compiled
 from trainguard.readers import _hf_scan, read_runs
 from trainguard.readers._hf_scan import MAX_DICT, Scanned, scan_exact
-from trainguard.run import Run
 
 sp = _compiled.load()
 needs_c = pytest.mark.skipif(sp is None or not hasattr(sp, "hf_scan"),
@@ -56,32 +55,22 @@ def _state(sc: Scanned, used: object) -> tuple:
     return sc.pos, [bytes(b) for b in sc.bodies], sc.bar_n, sc.bar_total, sc.skipped, used
 
 
+def _fed(fn: Scan, data: bytes, chunk: int) -> tuple:
+    sc, used = feed_in_chunks(fn, data, chunk)
+    return _state(sc, used)
+
+
 def _once(fn: Scan, buf: bytes, *, final: bool, start: int = 0, base: int = 0) -> tuple:
     sc = Scanned()
     used = fn(buf, base, sc, final=final, start=start)
     return _state(sc, used)
 
 
-def _feed(fn: Scan, data: bytes, chunk: int) -> tuple:
-    """Run a scanner over ``data`` in ``chunk``-byte pieces the way StreamParser does; every output."""
-    sc, carry, off, ctx, pos, used_all = Scanned(), b"", 0, 0, 0, []
-    while True:
-        d = data[pos : pos + chunk]
-        pos += len(d)
-        buf = carry + d if carry else d
-        used = fn(buf, off, sc, final=not d, start=ctx)
-        used_all.append(used)
-        keep = max(0, used - 16)
-        carry, ctx, off = buf[keep:], used - keep, off + keep
-        if not d:
-            return _state(sc, used_all)
-
-
 def _same(data: bytes, chunks: tuple[int, ...], cuts: list[int]) -> None:
     """C, the Python path and the reference agree on ``data`` fed in chunks, and on prefixes of it, final or not."""
     for chunk in chunks:
-        ref = _feed(scan_exact, data, chunk)
-        assert _feed(c_scan, data, chunk) == ref, (chunk, data[:200])
+        ref = _fed(scan_exact, data, chunk)
+        assert _fed(c_scan, data, chunk) == ref, (chunk, data[:200])
     for cut in cuts:
         buf = data[:cut]
         for final in (False, True):
@@ -149,7 +138,7 @@ def test_python_scan_equals_exact_scan_on_bench_logs(bench_logs: list[Path]) -> 
     for log in bench_logs:
         data = log.read_bytes()
         for chunk in (65536, len(data) + 1):
-            assert _feed(py_scan, data, chunk) == _feed(scan_exact, data, chunk), (log.name, chunk)
+            assert _fed(py_scan, data, chunk) == _fed(scan_exact, data, chunk), (log.name, chunk)
 
 
 # -- fuzz -------------------------------------------------------------------------------------
@@ -206,7 +195,7 @@ def test_c_scan_equals_exact_scan_on_random_logs() -> None:
             assert _once(c_scan, data, final=final, start=start, base=base) == ref, (data, final, start)
         small = max(1, len(data) // 60)  # tiny chunks on a big log only make the test quadratic
         for chunk in (rng.randint(small, small + 64), rng.randint(64, 4096)):
-            assert _feed(c_scan, data, chunk) == _feed(scan_exact, data, chunk), (data, chunk)
+            assert _fed(c_scan, data, chunk) == _fed(scan_exact, data, chunk), (data, chunk)
 
 
 @needs_c
@@ -266,27 +255,9 @@ def test_c_scan_rules() -> None:
 # -- whole files: read_runs with and without the extension --------------------------------------
 
 
-def _snapshot(runs: list[Run]) -> list[dict[str, object]]:
-    """Everything in the Runs, arrays as bytes (NaNs made one NaN) so == compares bit for bit."""
-
-    def arr(a: np.ndarray) -> bytes:
-        a = np.asarray(a)
-        if a.dtype.kind == "f":
-            a = np.where(np.isnan(a), np.nan, a)
-        return bytes([a.dtype.num]) + a.tobytes()
-
-    out = []
-    for r in runs:
-        d = {f.name: getattr(r, f.name) for f in dataclasses.fields(r) if f.name not in ("history", "config")}
-        d["config"] = (repr(vars(r.config)), r.config.conflicts)
-        d["history"] = {k: (arr(s.steps), arr(s.values), arr(s.epochs), arr(s.wall_time)) for k, s in r.history.items()}
-        out.append(d)
-    return out
-
-
 def _outcome(path: Path) -> object:
     try:
-        return _snapshot(list(read_runs(path)))
+        return snapshot(list(read_runs(path)))
     except Exception as e:  # the same error either way is the point
         return (type(e).__name__, str(e))
 

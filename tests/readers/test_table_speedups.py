@@ -12,7 +12,6 @@ Without a compiler the C side is skipped and the Python path still runs.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import random
 import struct
@@ -23,10 +22,10 @@ import numpy as np
 import pytest
 
 from tests.conftest import REALRUNS
+from tests.readers.speedups_support import snapshot
 from trainguard import _compiled
 from trainguard.errors import InputError, NoMetricsError
 from trainguard.readers import read_runs, table
-from trainguard.run import Run
 
 sp = _compiled.load()
 needs_c = pytest.mark.skipif(sp is None, reason="trainguard._speedups not built (no compiler?) or switched off")
@@ -206,29 +205,9 @@ def test_parse_table_rejects_bad_arguments() -> None:
 # -- the reader: both paths, same Runs ----------------------------------------------------
 
 
-def _snapshot(runs: list[Run]) -> list[dict[str, object]]:
-    """Everything in the Runs, arrays as bytes (NaNs made one NaN, -0.0 kept) so == compares bit for bit."""
-
-    def arr(a: np.ndarray) -> bytes:
-        a = np.asarray(a)
-        if a.dtype.kind == "f":
-            a = np.where(np.isnan(a), np.nan, a)
-        return bytes([a.dtype.num]) + a.tobytes()
-
-    out = []
-    for r in runs:
-        d = {f.name: getattr(r, f.name) for f in dataclasses.fields(r) if f.name not in ("history", "config")}
-        d["config"] = (repr(vars(r.config)), r.config.conflicts)
-        d["history"] = {
-            k: (arr(s.steps), arr(s.values), arr(s.epochs), arr(s.wall_time)) for k, s in r.history.items()
-        }
-        out.append(d)
-    return out
-
-
 def _outcome(fn, path: Path) -> object:  # type: ignore[no-untyped-def]
     try:
-        return _snapshot(list(fn(path)))
+        return snapshot(list(fn(path)))
     except (InputError, NoMetricsError) as e:
         return (type(e).__name__, str(e))
 

@@ -8,20 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from trainguard import _compiled
+from tests.readers.speedups_support import both_paths  # noqa: F401 - autouse: every test on both paths
 from trainguard.errors import InputError, NoMetricsError
 from trainguard.readers import read_runs, table
-
-
-@pytest.fixture(autouse=True, params=["compiled", "python"])
-def _both_paths(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Every test here runs with the C extension (when built) and with the pure-Python path."""
-    if request.param == "compiled":
-        if _compiled.load() is None:
-            pytest.skip("trainguard._speedups not built (or TRAINGUARD_NO_SPEEDUPS set)")
-        monkeypatch.setattr(_compiled, "speedups", _compiled.load())
-    else:
-        monkeypatch.setattr(_compiled, "speedups", None)
 
 LIGHTNING = """epoch,step,train_loss_step,val_loss,val_acc,lr-AdamW,train_loss_epoch
 0,9,2.5,,,0.001,

@@ -17,24 +17,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from trainguard import _compiled
+from tests.readers.speedups_support import both_paths  # noqa: F401 - autouse: every test on both paths
 from trainguard.errors import TrainguardError
 from trainguard.readers import text
 from trainguard.run import Run
 
 ROOT = Path(__file__).resolve().parents[2]
 DIRS = [ROOT / "tests" / "data", ROOT.parent / "shared" / "realruns" / "runs"]
-
-
-@pytest.fixture(autouse=True, params=["compiled", "python"])
-def _both_paths(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Every test here runs with the C extension (_speedups.text_rows, when built) and with the pure-Python path."""
-    if request.param == "compiled":
-        if _compiled.load() is None:
-            pytest.skip("trainguard._speedups not built (or TRAINGUARD_NO_SPEEDUPS set)")
-        monkeypatch.setattr(_compiled, "speedups", _compiled.load())
-    else:
-        monkeypatch.setattr(_compiled, "speedups", None)
 
 
 def _read(path: Path, blocks: bool, monkeypatch: pytest.MonkeyPatch) -> list[Run] | str:
