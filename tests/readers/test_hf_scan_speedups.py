@@ -252,6 +252,36 @@ def test_c_scan_rules() -> None:
         sp.hf_scan("{'loss': 1}", 0, True)
 
 
+@needs_c
+def test_c_scan_of_a_prefix_equals_the_scan_of_its_copy() -> None:
+    """``end``: the reader scans the first bytes of a reused buffer, with the rest left from an earlier read."""
+    rng = random.Random(17)
+    for _ in range(500):
+        data = _random_log(rng)
+        end = rng.randint(0, len(data))
+        for final in (False, True):
+            ref = sp.hf_scan(data[:end], 0, final)
+            got = sp.hf_scan(bytearray(data), 0, final, end)
+            assert got[:3] == ref[:3] and [bytes(b) for b in got[3]] == ref[3], (data, end, final)
+            assert sp.hf_scan(data, 0, final, len(data) + 5)[:3] == sp.hf_scan(data, 0, final)[:3]
+
+
+@needs_c
+def test_c_find_equals_bytes_find() -> None:
+    rng = random.Random(18)
+    alphabet = b"ab\nk-{"
+    for _ in range(20000):
+        hay = bytes(rng.choice(alphabet) for _ in range(rng.randint(0, 60)))
+        needle = bytes(rng.choice(alphabet) for _ in range(rng.randint(0, 4)))
+        start, end = rng.randint(0, 70), rng.randint(0, 70)
+        for buf in (hay, bytearray(hay), memoryview(hay)):
+            assert sp.find(buf, needle, start, end) == hay.find(needle, start, end), (hay, needle, start, end)
+    log = b"x" * 5000 + b"Saving model checkpoint to out/checkpoint-500\n" + b"y" * 100
+    assert sp.find(log, b"checkpoint-", 0, len(log)) == log.find(b"checkpoint-")
+    with pytest.raises(ValueError):
+        sp.find(log, b"x", -1, 5)
+
+
 # -- whole files: read_runs with and without the extension --------------------------------------
 
 

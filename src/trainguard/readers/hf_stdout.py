@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
@@ -27,9 +28,10 @@ from ._hf_scan import (
     KIND_OTHER,
     KIND_SUMMARY,
     KIND_TRAIN,
-    Scanned,
+    Found,
+    find_bytes,
     parse_bodies,
-    scan,
+    scan_found,
     scan_info,
 )
 from ._hf_steps import Hints, resolve, segments
@@ -40,6 +42,7 @@ from ._stream import Point
 NAME = "hf_stdout"
 CHUNK = 4 << 20  # read size: per-chunk overhead is already negligible at 4 MB, and memory stays small
 _CONTEXT = 16  # bytes kept before an unconsumed dict (see _hf_scan._echo)
+_SLACK = 1 << 16  # room for the carry in the reused read buffer: an unfinished dict and its bar (< 20 KB)
 _INFO_HEAD = 8 << 20  # launcher and banner lines are printed before training starts
 _SKIP_KEYS = {"epoch", "step", "total_flos", "num_input_tokens_seen"}
 _EVAL_META = {"eval_runtime", "eval_samples_per_second", "eval_steps_per_second"}
@@ -76,6 +79,8 @@ class StreamParser:
         self._head = bytearray()
         self._keys: dict[str, int] = {}
         self._key_names: list[str] = []
+        self._prio = np.empty(0, np.int8)  # per key id: what its presence makes a dict (_prio)
+        self._skip = np.empty(0, bool)  # per key id: never a point (_SKIP_KEYS)
         self._cols = {"pos": _Grow(np.int64), "kind": _Grow(np.int8), "epoch": _Grow(np.float64),
                       "bar_n": _Grow(np.int64), "bar_total": _Grow(np.int64)}
         self._pairs = {"rec": _Grow(np.int32), "key": _Grow(np.int32), "value": _Grow(np.float64)}
@@ -98,27 +103,56 @@ class StreamParser:
     def feed_bytes(self, data: bytes, *, final: bool = False) -> None:
         if self._closed:
             return
+        self._keep_head(data)
+        buf = self._carry + data if self._carry else data
+        self._scan(buf, len(buf), final)
+
+    def _keep_head(self, data: bytes | memoryview) -> None:
+        """The first 8 MB, where the launcher and the Trainer banner print the run's settings."""
         if len(self._head) < _INFO_HEAD:
             self._head += data[: _INFO_HEAD - len(self._head)]
-        buf = self._carry + data if self._carry else data
-        if b"checkpoint-" in buf:
-            for m in _SAVE.finditer(buf):
+
+    def _scan(self, buf: bytes | bytearray, n: int, final: bool) -> None:
+        """Scan ``buf[:n]``: the carry from the last chunk, then the new bytes (``buf`` may be a reused read buffer)."""
+        if find_bytes(buf, b"checkpoint-", 0, n) >= 0:
+            for m in _SAVE.finditer(buf, 0, n):
                 self._saves.setdefault(int(m.group(2)), (self._offset + m.start(), m.group(1).decode("utf-8", "replace")))
-        scanned = Scanned()
-        used = scan(buf, self._offset, scanned, final=final, start=self._ctx)
+        used, found = scan_found(buf, self._offset, final=final, start=self._ctx, end=n)
         keep = max(0, used - _CONTEXT)  # a few bytes of context so the echo check can look back
-        self._carry = buf[keep:]
+        self._carry = bytes(buf[keep:n])
         self._ctx = used - keep
         self._offset += keep
-        self.skipped += scanned.skipped
-        self._ingest(scanned)
+        self.skipped += found.skipped
+        self._ingest(found)
         if final:
             self._closed = True
             if len(self._head) != self._info_len:
                 self.info = scan_info(self._head)  # the bytearray itself: no 8 MB copy
                 self._info_len = len(self._head)
 
-    def _ingest(self, sc: Scanned) -> None:
+    def feed_file(self, f: BinaryIO) -> None:
+        """Feed a whole binary stream through one reused buffer (file reads straight into it).
+
+        Why not ``feed_bytes(f.read(CHUNK))``: every fresh 4 MB bytes object is
+        new memory the kernel must fault in, and prepending the carry copies
+        the chunk again; on a 200 MB log those cost about 0.15 s, more than
+        the scan itself. Here the carry is moved to the front of the one
+        buffer and the next chunk is read in after it.
+        """
+        buf = bytearray(CHUNK + _SLACK)
+        while not self._closed:
+            c = len(self._carry)
+            if c + CHUNK > len(buf):  # a carry bigger than the slack: only a pathological dict gets here
+                buf = bytearray(c + CHUNK)
+            with memoryview(buf) as mv:
+                buf[:c] = self._carry  # the same length: in place, allowed while mv is held
+                got = _readinto(f, mv[c : c + CHUNK])
+                if not got:
+                    break
+                self._keep_head(mv[c : c + got])
+            self._scan(buf, c + got, False)
+
+    def _ingest(self, sc: Found) -> None:
         m = len(sc.bodies)
         if not m:
             return
@@ -126,47 +160,39 @@ class StreamParser:
         gid = np.array([self._key_id(k) for k in pairs.keys], np.int64)
         key = gid[pairs.key_id] if len(pairs.keys) else pairs.key_id
         names = self._key_names
-        flags = np.zeros((m, 4), bool)  # has loss, has eval_, has train_runtime, has epoch
-        role = np.array([_role(names[g]) for g in gid], np.int64) if len(gid) else np.empty(0, np.int64)
-        r = role[pairs.key_id] if len(gid) else np.empty(0, np.int64)
-        for j in range(4):
-            sel = r == j
-            flags[pairs.dict_idx[sel], j] = True
-        kind = np.full(m, KIND_IGNORE, np.int64)
-        kind[flags[:, 3]] = KIND_OTHER
-        kind[flags[:, 0]] = KIND_TRAIN
-        kind[flags[:, 1]] = KIND_EVAL
-        kind[flags[:, 2]] = KIND_SUMMARY
+        # a dict's kind is its strongest key: train_runtime (summary) > eval_* > loss > epoch > none
+        prio = np.zeros(m, np.int8)
+        kp = self._prio[key]
+        np.maximum.at(prio, pairs.dict_idx, kp)
+        kind = _KIND_OF_PRIO[prio]
         epoch = np.full(m, np.nan)
-        ep = np.flatnonzero(r == 3)
+        ep = np.flatnonzero(kp == _PRIO_EPOCH)
         epoch[pairs.dict_idx[ep]] = pairs.value[ep]
         keep = kind != KIND_IGNORE
         newidx = np.cumsum(keep) - 1 + self._n
-        self._cols["pos"].extend(np.asarray(sc.pos, np.int64)[keep])
+        self._cols["pos"].extend(sc.pos[keep])
         self._cols["kind"].extend(kind[keep])
         self._cols["epoch"].extend(epoch[keep])
-        self._cols["bar_n"].extend(np.asarray(sc.bar_n, np.int64)[keep])
-        self._cols["bar_total"].extend(np.asarray(sc.bar_total, np.int64)[keep])
+        self._cols["bar_n"].extend(sc.bar_n[keep])
+        self._cols["bar_total"].extend(sc.bar_total[keep])
         # pairs kept compact (16 bytes each: a 1 GB log has millions): meta keys (epoch, step, flos)
         # never become points, and the epoch already has its own column
-        pk = keep[pairs.dict_idx] & ~self._skip_mask()[key]
+        pk = keep[pairs.dict_idx] & ~self._skip[key]
         self._pairs["rec"].extend(newidx[pairs.dict_idx[pk]])
         self._pairs["key"].extend(key[pk])
         self._pairs["value"].extend(pairs.value[pk])
-        for i in np.flatnonzero(kind == KIND_SUMMARY):
+        for i in np.flatnonzero(kind == KIND_SUMMARY).tolist():
             sel = pairs.dict_idx == i
             self._summaries[int(newidx[i])] = {names[g]: float(v) for g, v in zip(key[sel], pairs.value[sel], strict=True)}
-        self._n += int(keep.sum())
-
-    def _skip_mask(self) -> np.ndarray:
-        """True for each key id that is never a point (``_SKIP_KEYS``)."""
-        return np.array([k in _SKIP_KEYS for k in self._key_names], bool)
+        self._n = int(newidx[-1]) + 1
 
     def _key_id(self, k: str) -> int:
         i = self._keys.get(k)
         if i is None:
             i = self._keys[k] = len(self._key_names)
             self._key_names.append(k)
+            self._prio = np.append(self._prio, np.int8(_prio(k)))
+            self._skip = np.append(self._skip, k in _SKIP_KEYS)
         return i
 
     # -- results ---------------------------------------------------------------
@@ -343,6 +369,23 @@ class StreamParser:
             run.history.set(EPOCH, Series.adopt(st, ep, ep))
 
 
+def _readinto(f: BinaryIO, mv: memoryview) -> int:
+    """Fill ``mv`` from ``f`` as far as the stream goes (a gzip stream may return short reads); bytes read."""
+    into = getattr(f, "readinto", None)
+    got = 0
+    while got < len(mv):
+        if into is not None:
+            k = into(mv[got:])
+        else:
+            data = f.read(len(mv) - got)
+            k = len(data)
+            mv[got : got + k] = data
+        if not k:
+            break
+        got += k
+    return got
+
+
 def _cut(cols: dict[str, np.ndarray], a: int, b: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """kind, epoch, bar_n and bar_total of records ``a`` to ``b - 1``, as views."""
     return cols["kind"][a:b], cols["epoch"][a:b], cols["bar_n"][a:b], cols["bar_total"][a:b]
@@ -377,16 +420,22 @@ class _Grow:
         return self.buf[: self.n]
 
 
-def _role(key: str) -> int:
-    if key == "loss":
-        return 0
-    if key.startswith("eval_"):
-        return 1
+_PRIO_EPOCH = 1
+# prio -> kind: no key that says (ignored), epoch only (other), loss (train), eval_* (eval), train_runtime (summary)
+_KIND_OF_PRIO = np.array([KIND_IGNORE, KIND_OTHER, KIND_TRAIN, KIND_EVAL, KIND_SUMMARY], np.int8)
+
+
+def _prio(key: str) -> int:
+    """How strongly ``key`` says what its dict is: the strongest key of a dict decides its kind (_KIND_OF_PRIO)."""
     if key == "train_runtime":
+        return 4
+    if key.startswith("eval_"):
+        return 3
+    if key == "loss":
         return 2
     if key == "epoch":
-        return 3
-    return -1
+        return _PRIO_EPOCH
+    return 0
 
 
 def _point_name(key: str, kind: int) -> str | None:
@@ -441,11 +490,7 @@ def read_all(path: str | Path) -> list[Run]:
     parser = StreamParser()
     try:
         with open_binary(p) as f:
-            while True:
-                data = f.read(CHUNK)
-                if not data:
-                    break
-                parser.feed_bytes(data)
+            parser.feed_file(f)
     except (OSError, EOFError) as e:
         raise InputError(p, f"unreadable ({e})") from None
     runs = parser.runs(name=_run_name(p), source=str(p))
