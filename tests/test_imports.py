@@ -7,6 +7,7 @@ everything else. Timings are printed by ``bench/startup.py``, never asserted.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -15,8 +16,11 @@ ROOT = Path(__file__).resolve().parents[1]
 LOG_HISTORY = {"log_history": [{"loss": 2.0 - i / 10, "step": 10 * i, "epoch": i / 10} for i in range(1, 6)]}
 
 _PROBE = """
-import sys
+import os, sys
 from trainguard.cli import main
+if os.environ.get("TG_PROBE_BIG"):  # every file counts as big: analyze asks whether stderr can show a spinner
+    import trainguard.commands.analyze as a
+    a._BIG_FILE = 0
 sys.argv = ["trainguard", *sys.argv[1:]]
 try:
     main()
@@ -24,13 +28,21 @@ except SystemExit as e:
     code = e.code
 else:
     code = 0
-watch = ("numpy", "matplotlib", "torch", "transformers", "peft", "pydantic", "trainguard.run", "trainguard.commands.train")
+watch = ("numpy", "matplotlib", "torch", "transformers", "peft", "pydantic", "trainguard.run", "trainguard.commands.train",
+         "rich.console")
 print("\\nIMPORTS " + " ".join(m for m in watch if m in sys.modules) + f" EXIT {code}", file=sys.stderr)
 """
 
 
-def _imports(*args: str) -> tuple[set[str], str]:
-    out = subprocess.run([sys.executable, "-c", _PROBE, *args], capture_output=True, text=True, cwd=ROOT, timeout=120, check=False)
+_TTY_ENV = ("FORCE_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE", "JPY_PARENT_PID", "VSCODE_PID")
+
+
+def _imports(*args: str, big: bool = False) -> tuple[set[str], str]:
+    env = {k: v for k, v in os.environ.items() if k not in _TTY_ENV}
+    if big:
+        env["TG_PROBE_BIG"] = "1"
+    out = subprocess.run([sys.executable, "-c", _PROBE, *args], capture_output=True, text=True, cwd=ROOT, timeout=120, check=False,
+                         env=env)
     line = next(ln for ln in out.stderr.splitlines() if ln.startswith("IMPORTS"))
     words = line.split()
     return set(words[1 : words.index("EXIT")]), words[-1]
@@ -69,6 +81,16 @@ def test_analyze_small_state_imports_no_heavy_library(tmp_path: Path) -> None:
     mods, code = _imports("analyze", str(state), "--json")
     assert code in ("0", "1")
     assert not mods & {"matplotlib", "torch", "transformers", "peft", "trainguard.commands.train"}, mods
+
+
+def test_analyze_json_into_a_pipe_never_loads_rich(tmp_path: Path) -> None:
+    """stderr is a pipe: no spinner for a big log, so rich (~30 ms a start) stays unloaded; a terminal still gets one."""
+    state = tmp_path / "trainer_state.json"
+    state.write_text(json.dumps(LOG_HISTORY))
+    for big in (False, True):
+        mods, code = _imports("analyze", str(state), "--json", big=big)
+        assert code in ("0", "1")
+        assert "rich.console" not in mods, (big, mods)
 
 
 def test_lint_imports_no_numpy(tmp_path: Path) -> None:

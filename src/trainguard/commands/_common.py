@@ -28,12 +28,33 @@ class _StderrConsole:
 
     _console: Any = None
 
+    @property
+    def is_terminal(self) -> bool:
+        """Whether stderr is a terminal, without building the console when it plainly is not (a pipe, a file, CI).
+
+        rich is asked only when stderr is a TTY or an environment variable can
+        make rich call it one: otherwise ``analyze --json`` of a big log, which
+        asks before it shows a spinner, would import rich for nothing.
+        """
+        if _StderrConsole._console is None and not _may_be_terminal():
+            return False
+        return bool(self.__getattr__("is_terminal"))
+
     def __getattr__(self, name: str) -> Any:
         if _StderrConsole._console is None:
             from rich.console import Console
 
             _StderrConsole._console = Console(stderr=True, highlight=False)
         return getattr(_StderrConsole._console, name)
+
+
+def _may_be_terminal() -> bool:
+    try:
+        if sys.stderr is not None and sys.stderr.isatty():
+            return True
+    except (AttributeError, ValueError, OSError):  # a closed or replaced stderr
+        pass
+    return any(k in os.environ for k in ("FORCE_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE", "JPY_PARENT_PID", "VSCODE_PID"))
 
 
 # Report on stdout, everything else (progress, errors) on stderr, so --json pipes cleanly.
