@@ -20,11 +20,15 @@ noisy point never opens a phase. After the best eval point a *ratchet* keeps
 the label from going back down (overfitting never reverts to "divergence"
 because one eval was a little lower): the best point is the global minimum, so
 nothing after it is an improvement anyway.
+
+The grid is held as numpy columns (one entry per cell, NaN where a cell has no
+value) and labelled with array operations, never a Python loop over cells: a
+run evaluated every 100 steps for a million steps has 10,000 cells, and a
+per-cell loop was most of the time ``analyze`` spent judging it.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -58,20 +62,35 @@ _FLAG = {
     "dead": "black",
 }
 _BY_RANK = {1: "turning", 2: "overfitting", 3: "memorization", 4: "dead"}
+
+# Labels and flags as small integer codes (the grid's label and flag columns index these tuples).
+_LABELS = ("warmup", "learning", "plateau", "stalled", "turning", "overfitting", "memorization", "dead", "unstable")
+_FLAGS = ("green", "yellow", "orange", "red", "black")
+_L = {name: i for i, name in enumerate(_LABELS)}
+_F = {name: i for i, name in enumerate(_FLAGS)}
+_RANK_OF = np.array([_RANK.get(name, 0) for name in _LABELS], dtype=np.int8)
+_FLAG_OF = np.array([_F[_FLAG.get(name, "orange")] for name in _LABELS], dtype=np.int8)  # "unstable" sets its own
+_BY_RANK_OF = np.array([_L["learning"]] + [_L[_BY_RANK[r]] for r in range(1, 5)], dtype=np.int8)  # index 0 unused
+_MILD = np.array([_L[name] for name in ("warmup", "learning", "plateau", "stalled", "turning")], dtype=np.int8)
 _UNSTABLE_CODES = ("nan_loss", "divergence", "instability", "grad_norm_explosion", "loss_spike")
 
 
 @dataclass
-class _Cell:
-    """One grid point: the state observed over (previous step, step]."""
+class _Grid:
+    """The grid as columns, one entry per cell: the state observed over (previous step, step].
 
-    step: int
-    eval: float | None
-    train: float | None
-    grad: float | None
-    lr: float | None
-    label: str = "learning"
-    flag: str = "green"
+    ``eval``, ``train``, ``grad`` and ``lr`` are NaN where the cell has no
+    value (every series is finite, so NaN never means anything else);
+    ``label`` and ``flag`` are codes into :data:`_LABELS` and :data:`_FLAGS`.
+    """
+
+    step: np.ndarray
+    eval: np.ndarray
+    train: np.ndarray
+    grad: np.ndarray
+    lr: np.ndarray
+    label: np.ndarray
+    flag: np.ndarray
 
 
 def split_phases(run: Run, findings: list[Finding], best: Best | None, lr: LRSchedule | None = None) -> list[Phase]:
@@ -83,19 +102,21 @@ def split_phases(run: Run, findings: list[Finding], best: Best | None, lr: LRSch
     "Epochs 1-15, 15-25 ...".
     """
     train = run.history.get_series(TRAIN_LOSS).finite().sorted()
+    grad = run.history.get_series(GRAD_NORM).finite().sorted()
+    lrs = run.history.get_series(LEARNING_RATE).finite().sorted()
     ev = _eval_series(run, best)
     facts = facts_of(run)
     curve = facts.eval
     if curve is not None and curve.metric == ev_name(run, best) and len(curve) and not curve.higher:
         ev = Series(curve.steps, curve.values, curve.epochs)  # without the re-evaluations the facts dropped
-    cells = _grid(run, train, ev)
-    if not cells:
+    g = _grid(train, ev, grad, lrs)
+    if g is None:
         return []
     first_step = min(
-        [int(s.steps[0]) for s in (train, ev) if len(s)] or [cells[0].step]
+        [int(s.steps[0]) for s in (train, ev) if len(s)] or [int(g.step[0])]
     )
-    _label(cells, run, findings, best, train, ev, lr)
-    return _merge(cells, first_step, run, train, ev)
+    _label(g, run, findings, best, train, ev, grad, lrs, lr)
+    return _merge(g, first_step, train, ev)
 
 
 # -- the grid -------------------------------------------------------------------
@@ -116,56 +137,99 @@ def _eval_series(run: Run, best: Best | None) -> Series:
     return run.history.get_series(ev_name(run, best)).finite().sorted()
 
 
-def _window_medians(s: Series, edges: np.ndarray) -> list[float | None]:
-    """Median of the points in each grid interval (edges[i-1], edges[i]]; the nearest point when one is empty.
+def _nearest(st: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """For each target, the index :meth:`Series.nearest` gives on the step-sorted ``st`` (not empty).
 
-    One sort for the whole series instead of a median per interval: a run with
-    thousands of evals has thousands of intervals.
+    ``Series.nearest`` is an argmin over every point (the first of equally
+    near ones); on sorted steps the nearest is the last step below the target
+    (its first occurrence) or the first step at or above it, the lower one on
+    a tie: two binary searches per target instead of a pass over the series.
     """
-    out: list[float | None] = [None] * len(edges)
+    n = len(st)
+    j = np.searchsorted(st, targets, side="left")  # st[:j] < target <= st[j:]
+    jl = np.maximum(j - 1, 0)
+    jr = np.minimum(j, n - 1)
+    first_l = np.searchsorted(st, st[jl], side="left")
+    use_left = (j > 0) & ((j >= n) | (targets - st[jl] <= st[jr] - targets))
+    return np.where(use_left, first_l, jr)
+
+
+def _group_medians(vv: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Median of each group of ``vv``, whose consecutive groups have ``counts`` points; garbage where a count is 0.
+
+    The groups are the points between two evals: usually a handful each, so
+    they are laid out as the rows of one matrix and sorted along the rows in
+    one call. When every group has the same size (a run that logs at a fixed
+    interval) the matrix is ``vv`` itself; otherwise short rows are padded
+    with +inf, which sorts after every finite value. Groups of very unequal
+    size would make that matrix huge; they take one lexsort instead.
+    """
+    ng, n = len(counts), len(vv)
+    width = int(counts.max())
+    lo = (counts - 1) // 2
+    hi = counts // 2
+    rows = np.arange(ng)
+    if width * ng == n:  # every group the same size
+        mat = np.sort(vv.reshape(ng, width), axis=1)
+        return (mat[rows, lo] + mat[rows, hi]) / 2
+    starts = np.cumsum(counts) - counts
+    gg = np.repeat(rows, counts)
+    if ng * width <= 4 * n + 4096:
+        mat = np.full((ng, width), np.inf)
+        mat[gg, np.arange(n) - starts[gg]] = vv
+        mat.sort(axis=1)
+        return (mat[rows, lo] + mat[rows, hi]) / 2
+    sv = vv[np.lexsort((vv, gg))]
+    return (sv[np.clip(starts + lo, 0, n - 1)] + sv[np.clip(starts + hi, 0, n - 1)]) / 2
+
+
+def _window_medians(s: Series, edges: np.ndarray) -> np.ndarray:
+    """Median of the points of the step-sorted ``s`` in each grid interval (edges[i-1], edges[i]]; the nearest point when one is empty.
+
+    NaN where ``s`` has no points. The points of an interval are a slice of
+    ``s`` (its steps are sorted), found by one binary search per edge; then
+    one sort of all the slices at once instead of a median per interval: a run
+    with thousands of evals has thousands of intervals.
+    """
+    out = np.full(len(edges), np.nan)
     if not len(s) or not len(edges):
         return out
     st, v = s.steps, s.values
-    g = np.searchsorted(edges, st, side="left")  # the interval each point falls in
-    m = g < len(edges)
-    gg, vv = g[m], v[m]
-    counts = np.bincount(gg, minlength=len(edges))
-    order = np.lexsort((vv, gg))
-    sv = vv[order]
-    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    upto = np.searchsorted(st, edges, side="right")  # points at or before each edge
+    counts = np.diff(upto, prepend=0)
     has = counts > 0
-    lo = starts + (counts - 1) // 2
-    hi = starts + counts // 2
-    med = np.where(has, (sv[np.minimum(lo, len(sv) - 1)] + sv[np.minimum(hi, len(sv) - 1)]) / 2 if len(sv) else 0.0, np.nan)
-    med_l, has_l = med.tolist(), has.tolist()  # Python floats once: per-item numpy indexing costs ~1 us a cell
-    for i in range(len(edges)):
-        if has_l[i]:
-            out[i] = med_l[i]
-        else:
-            k = s.nearest(int(edges[i]))
-            out[i] = None if k is None else float(v[k])
+    if upto[-1]:
+        out[has] = _group_medians(v[: upto[-1]], counts)[has]
+    empty = np.nonzero(~has)[0]
+    if len(empty):
+        out[empty] = v[_nearest(st, edges[empty])]
     return out
 
 
-def _grid(run: Run, train: Series, ev: Series) -> list[_Cell]:
-    grad = run.history.get_series(GRAD_NORM).finite().sorted()
-    lr = run.history.get_series(LEARNING_RATE).finite().sorted()
+def _grid(train: Series, ev: Series, grad: Series, lrs: Series) -> _Grid | None:
     if len(ev) >= 2:
-        steps = unique(ev.steps).tolist()
+        edges = unique(ev.steps)
     elif len(train) >= 2:
         n = min(_TRAIN_BINS, len(train))
         idx = unique(np.linspace(0, len(train) - 1, n + 1).round().astype(int)[1:])
-        steps = train.steps[idx].tolist()
+        edges = train.steps[idx]
     else:
-        return []
-    edges = np.asarray(steps, dtype=np.int64)
-    tr, gr, lrs = _window_medians(train, edges), _window_medians(grad, edges), _window_medians(lr, edges)
-    evs: list[float | None] = [None] * len(steps)
+        return None
+    edges = np.asarray(edges, dtype=np.int64)
+    evs = np.full(len(edges), np.nan)
     if len(ev) >= 2:
         idx = np.clip(np.searchsorted(ev.steps, edges), 0, len(ev) - 1)
-        ev_v, ev_s = ev.values[idx].tolist(), ev.steps[idx].tolist()
-        evs = [val if at == st else None for val, at, st in zip(ev_v, ev_s, steps, strict=True)]
-    return [_Cell(step=st, eval=evs[i], train=tr[i], grad=gr[i], lr=lrs[i]) for i, st in enumerate(steps)]
+        evs = np.where(ev.steps[idx] == edges, ev.values[idx], np.nan)
+    n = len(edges)
+    return _Grid(
+        step=edges,
+        eval=evs,
+        train=_window_medians(train, edges),
+        grad=_window_medians(grad, edges),
+        lr=_window_medians(lrs, edges),
+        label=np.full(n, _L["learning"], dtype=np.int8),
+        flag=np.full(n, _F["green"], dtype=np.int8),
+    )
 
 
 # -- labels ---------------------------------------------------------------------
@@ -180,16 +244,16 @@ def _reference(values: np.ndarray, frac: float = 0.25) -> float | None:
 
 
 def _label(
-    cells: list[_Cell],
+    g: _Grid,
     run: Run,
     findings: list[Finding],
     best: Best | None,
     train: Series,
     ev: Series,
+    grad: Series,
+    lrs: Series,
     lr: LRSchedule | None,
 ) -> None:
-    grad = run.history.get_series(GRAD_NORM).finite().sorted()
-    lrs = run.history.get_series(LEARNING_RATE).finite().sorted()
     grad_ref = _reference(grad.values)
     lr_peak = float(lrs.values.max()) if len(lrs) else None
     train_start = _reference(train.values, 0.05) if len(train) else None
@@ -211,68 +275,50 @@ def _label(
         k = train.nearest(best_step)
         train_at_best = None if k is None else float(train.values[k])
 
-    def grad_dead(c: _Cell) -> bool:
-        if c.grad is None:
-            return False
-        if c.grad < 1e-8:
-            return True
-        if collapse_step is not None and c.step >= collapse_step:
-            return True
-        return grad_ref is not None and grad_ref > 0 and c.grad <= grad_ref * _GRAD_DEAD
+    # Each predicate is False where its value is missing (NaN compares False).
+    tr, gr, step = g.train, g.grad, g.step
+    grad_dead = gr < 1e-8
+    if collapse_step is not None:
+        grad_dead |= ~np.isnan(gr) & (step >= collapse_step)
+    if grad_ref is not None and grad_ref > 0:
+        grad_dead |= gr <= grad_ref * _GRAD_DEAD
+    lr_dead = g.lr <= lr_peak * _LR_DEAD if (lr_peak is not None and lr_peak > 0) else np.zeros(len(step), bool)
+    train_zero = tr <= _ZERO_ABS
+    if train_start is not None and train_start > 0:
+        train_zero |= tr <= train_start * _ZERO_REL
+    ref = train_at_best if train_at_best else train_start
+    train_near_zero = train_zero | (tr <= ref * _NEAR_ZERO) if (ref is not None and ref > 0) else train_zero
+    # seed 003's black flag: train loss zero AND gradients vanishing (or the LR gone); a loss of exactly zero
+    # has no gradient to follow
+    dead = (tr <= _ZERO_ABS) | (train_zero & (grad_dead | lr_dead))
 
-    def lr_dead(c: _Cell) -> bool:
-        return c.lr is not None and lr_peak is not None and lr_peak > 0 and c.lr <= lr_peak * _LR_DEAD
-
-    def train_zero(c: _Cell) -> bool:
-        if c.train is None:
-            return False
-        if c.train <= _ZERO_ABS:
-            return True
-        return train_start is not None and train_start > 0 and c.train <= train_start * _ZERO_REL
-
-    def train_near_zero(c: _Cell) -> bool:
-        if c.train is None:
-            return False
-        ref = train_at_best if train_at_best else train_start
-        return train_zero(c) or (ref is not None and ref > 0 and c.train <= ref * _NEAR_ZERO)
-
-    def dead(c: _Cell) -> bool:
-        # seed 003's black flag: train loss zero AND gradients vanishing (or the LR gone).
-        if c.train is not None and c.train <= _ZERO_ABS:
-            return True  # a loss of exactly zero has no gradient to follow
-        return train_zero(c) and (grad_dead(c) or lr_dead(c))
-
-    rank = 0
-    for c in cells:
-        after_best = best_step is not None and c.step > best_step
-        if dead(c):
-            label = "dead"
-        elif after_best:
-            assert best_val is not None
-            r = (c.eval / best_val) if (c.eval is not None and best_val > 0) else 1.0
-            if r <= 1 + tol or (calm and not train_near_zero(c)):
-                label = "turning"
-            elif train_near_zero(c):
-                label = "memorization"
-            else:
-                label = "overfitting"
-        elif not has_eval and train_near_zero(c) and _has(findings, "memorization", "suspicious_fast_drop"):
-            label = "memorization"
+    base = np.full(len(step), _L["stalled" if stalled else "learning"], dtype=np.int8)
+    if not has_eval and _has(findings, "memorization", "suspicious_fast_drop"):
+        base[train_near_zero] = _L["memorization"]
+    if best_step is not None:
+        assert best_val is not None
+        if best_val > 0:
+            with np.errstate(all="ignore"):  # as Python floats: an overflow is inf, not a warning
+                r = np.where(np.isnan(g.eval), 1.0, g.eval / best_val)
         else:
-            label = "stalled" if stalled else "learning"
-        # the ratchet: a zero loss does not come back to life, and nothing after the best is an improvement
-        if _RANK[label] < rank:
-            label = _BY_RANK[rank]
-        rank = max(rank, _RANK[label])
-        c.label = label
-        c.flag = _FLAG[label]
-        if label == "overfitting" and c.eval is not None and best_val and c.eval >= _DOUBLED * best_val:
-            c.flag = "red"  # eval doubled from its optimum, while train is not yet near zero
-    _overlay_warmup(cells, lrs, lr)
-    _overlay_findings(cells, findings)
+            r = np.ones(len(step))
+        turning = (r <= 1 + tol) | (calm & ~train_near_zero)
+        after = np.where(turning, _L["turning"], np.where(train_near_zero, _L["memorization"], _L["overfitting"]))
+        base = np.where(step > best_step, after, base).astype(np.int8)
+    base[dead] = _L["dead"]
+    # the ratchet: a zero loss does not come back to life, and nothing after the best is an improvement.
+    # The rank so far is the running maximum; above 0 it names the label, as one label has each rank.
+    rank = np.maximum.accumulate(_RANK_OF[base])
+    g.label = np.where(rank > 0, _BY_RANK_OF[rank], base).astype(np.int8)
+    g.flag = _FLAG_OF[g.label]
+    if best_val:
+        # eval doubled from its optimum, while train is not yet near zero
+        g.flag[(g.label == _L["overfitting"]) & (g.eval >= _DOUBLED * best_val)] = _F["red"]
+    _overlay_warmup(g, lrs, lr)
+    _overlay_findings(g, findings)
 
 
-def _overlay_warmup(cells: list[_Cell], lrs: Series, lr: LRSchedule | None) -> None:
+def _overlay_warmup(g: _Grid, lrs: Series, lr: LRSchedule | None) -> None:
     """Label the LR ramp at the start as warmup (green), when the LR rises to its peak."""
     end: float | None = None
     inferred = (lr.inferred if lr is not None else None) or {}
@@ -289,36 +335,44 @@ def _overlay_warmup(cells: list[_Cell], lrs: Series, lr: LRSchedule | None) -> N
             end = float(lrs.steps[i])
     if end is None:
         return
-    prev = float(lrs.steps[0]) if len(lrs) else 0.0
-    for c in cells:
-        # a cell is warmup when at least half of its interval lies inside the ramp
-        if c.label == "learning" and (end - prev) >= (c.step - prev) / 2:
-            c.label = "warmup"
-        prev = float(c.step)
+    # a cell is warmup when at least half of its interval (previous step, step] lies inside the ramp
+    step = g.step.astype(np.float64)
+    prev = np.empty_like(step)
+    prev[0] = float(lrs.steps[0]) if len(lrs) else 0.0
+    prev[1:] = step[:-1]
+    g.label[(g.label == _L["learning"]) & ((end - prev) >= (step - prev) / 2)] = _L["warmup"]
 
 
-def _overlay_findings(cells: list[_Cell], findings: list[Finding]) -> None:
-    """Plateaus (yellow) over learning stretches; instability (orange, red at error) over anything milder."""
-    prev = -math.inf
-    for c in cells:
-        lo, hi = prev, c.step
-        prev = c.step
-        for f in findings:
-            if f.start_step is None:
-                continue
-            fs, fe = f.start_step, f.end_step if f.end_step is not None else f.start_step
-            if not (fs <= hi and fe > lo):
-                continue
-            if f.code == "plateau" and c.label == "learning":
-                c.label, c.flag = "plateau", "yellow"
-            elif f.code in _UNSTABLE_CODES:
-                if f.severity is Severity.INFO or (f.code == "loss_spike" and f.severity < Severity.ERROR):
-                    continue  # one warning-level spike is a point, not a phase
-                flag = "red" if f.severity >= Severity.ERROR else "orange"
-                if c.label in ("warmup", "learning", "plateau", "stalled", "turning") or (
-                    c.label == "overfitting" and flag == "red" and c.flag != "red"
-                ):
-                    c.label, c.flag = "unstable", flag
+def _overlay_findings(g: _Grid, findings: list[Finding]) -> None:
+    """Plateaus (yellow) over learning stretches; instability (orange, red at error) over anything milder.
+
+    One finding at a time over all cells, in the findings' order: what each
+    cell sees is the same sequence of overlays as in a loop over cells.
+    """
+    hi = g.step
+    lo = np.empty_like(hi)  # the previous cell's step; the first cell reaches back to -inf
+    lo[1:] = hi[:-1]
+    label, flag = g.label, g.flag
+    for f in findings:
+        if f.start_step is None:
+            continue
+        fs, fe = f.start_step, f.end_step if f.end_step is not None else f.start_step
+        hit = (fs <= hi) & (fe > lo)
+        hit[0] = fs <= hi[0]
+        if not hit.any():
+            continue
+        if f.code == "plateau":
+            m = hit & (label == _L["learning"])
+            label[m], flag[m] = _L["plateau"], _F["yellow"]
+        elif f.code in _UNSTABLE_CODES:
+            if f.severity is Severity.INFO or (f.code == "loss_spike" and f.severity < Severity.ERROR):
+                continue  # one warning-level spike is a point, not a phase
+            red = f.severity >= Severity.ERROR
+            m = np.isin(label, _MILD)
+            if red:
+                m |= (label == _L["overfitting"]) & (flag != _F["red"])
+            m &= hit
+            label[m], flag[m] = _L["unstable"], _F["red" if red else "orange"]
 
 
 def _has(findings: list[Finding], *codes: str) -> bool:
@@ -333,17 +387,19 @@ def _first_step(findings: list[Finding], code: str) -> int | None:
 # -- merging --------------------------------------------------------------------
 
 
-def _merge(cells: list[_Cell], first_step: int, run: Run, train: Series, ev: Series) -> list[Phase]:
-    groups: list[tuple[str, str, int, int]] = []  # label, flag, start, end
-    start = first_step
-    for c in cells:
-        if groups and groups[-1][0] == c.label and groups[-1][1] == c.flag:
-            lab, fl, s, _ = groups[-1]
-            groups[-1] = (lab, fl, s, c.step)
-        else:
-            groups.append((c.label, c.flag, start, c.step))
-        start = c.step
-    return [Phase(name=lab, start_step=s, end_step=e, flag=fl, summary=_summary(train, ev, s, e)) for lab, fl, s, e in groups]
+def _merge(g: _Grid, first_step: int, train: Series, ev: Series) -> list[Phase]:
+    """Runs of cells with one label and flag, as phases: each starts where the one before it ended."""
+    key = g.label.astype(np.int16) * len(_FLAGS) + g.flag
+    firsts = np.concatenate([[0], np.nonzero(key[1:] != key[:-1])[0] + 1])
+    lasts = np.append(firsts[1:] - 1, len(key) - 1)
+    steps = g.step.tolist()
+    out = []
+    for a, b in zip(firsts.tolist(), lasts.tolist(), strict=True):
+        s = first_step if a == 0 else steps[a - 1]
+        e = steps[b]
+        lab, fl = _LABELS[int(g.label[a])], _FLAGS[int(g.flag[a])]
+        out.append(Phase(name=lab, start_step=s, end_step=e, flag=fl, summary=_summary(train, ev, s, e)))
+    return out
 
 
 def _summary(train: Series, ev: Series, s: int, e: int) -> str:
