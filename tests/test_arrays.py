@@ -63,3 +63,43 @@ def test_analyze_never_imports_numpy_ma(tmp_path) -> None:  # type: ignore[no-un
     )
     proc = subprocess.run([sys.executable, "-c", code, str(state)], capture_output=True, text=True, check=True)
     assert proc.stderr.strip().splitlines()[-1] == "False False False"
+
+
+def _long_samples(seed: int) -> list[np.ndarray]:
+    """Arrays long enough for the median by selection: random, mostly one value, with NaN, with signed zeros."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(60):
+        n = int(rng.integers(512, 3000))
+        a = rng.normal(size=n)
+        kind = i % 6
+        if kind == 1:
+            a[rng.random(n) < rng.uniform(0.2, 1.0)] = 0.25  # one value dominates: the sort path
+        elif kind == 2:
+            a[rng.integers(0, n)] = np.nan
+        elif kind == 3:
+            a = np.round(a, 1)
+            a[rng.random(n) < 0.3] = -0.0  # a zero median that a sort picks among 0.0 and -0.0
+        elif kind == 4:
+            a = np.round(a * 3).astype(np.float32)
+        elif kind == 5:
+            a[rng.random(n) < 0.05] = np.inf
+        out.append(a)
+    return out
+
+
+def _sorted_median(a: np.ndarray) -> np.floating:
+    """The median as the sort gives it: the middle value (the mean of the two middle ones), NaN with a NaN."""
+    s = np.sort(a)
+    n = len(s)
+    mid = s[(n - 1) // 2] if n % 2 else (s[(n - 1) // 2] + s[n // 2]) / 2
+    return np.float64(np.nan) if np.isnan(s[-1]) else mid
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_median_by_selection_equals_the_sort(seed: int) -> None:
+    """The partition path gives the sort's number, bit for bit: its type and the sign of a zero included."""
+    for a in _long_samples(seed):
+        got, want = median(a), _sorted_median(a)
+        assert type(got) is type(want), a.dtype
+        assert (np.isnan(got) and np.isnan(want)) or (got == want and np.signbit(got) == np.signbit(want)), a
