@@ -111,21 +111,7 @@ def _eval_bounce(run: Run, min_jump: float) -> Finding | None:
         return None
     o = -v if higher else v
     sigma = eval_noise(np.abs(v), floor=0.0) * float(median(np.abs(v))) if len(o) >= 6 else 0.0
-    events = []
-    for i in range(1, len(o) - 1):  # evals are few (tens to hundreds)
-        jump = float(o[i] - o[i - 1])
-        lvl = max(abs(float(o[i - 1])), 1e-12)
-        if jump <= max(3 * sigma, min_jump * lvl):
-            continue
-        if float(o[i + 1]) > float(o[i]) - 0.5 * jump:
-            continue  # no recovery: not a bounce
-        best = float(o[:i].min())
-        if float(o[i - 1]) - best > max(5 * sigma, 0.1 * abs(best)):
-            continue  # a wobble on an overfitting climb far above the best: overfitting's finding, not instability
-        progress = float(o[0] - o[: i].min())
-        # share of the progress so far that the jump undid; None when there was barely any progress to undo
-        reversed_frac = jump / progress if progress > 0.5 * jump else None
-        events.append((i, jump, reversed_frac))
+    events = _bounces(o, sigma, min_jump)
     if not events:
         return None
     i, jump, rf = max(events, key=lambda e: e[1])
@@ -159,6 +145,28 @@ def _eval_bounce(run: Run, min_jump: float) -> Finding | None:
     }
     conf = clamp01(0.5 + 0.1 * len(events) + (0.2 if sigma > 0 and jump > 5 * sigma else 0))
     return Finding("instability", sev, msg, int(st[i - 1]), int(st[i + 1]), ev, conf)
+
+
+def _bounces(o: np.ndarray, sigma: float, min_jump: float) -> list[tuple[int, float, float | None]]:
+    """The evals that jump up beyond noise and come back down: ``(index, jump, reversed_fraction)`` in step order.
+
+    The tests run on whole arrays (a run evaluated every 100 steps has
+    thousands of evals); only the few points that pass them become tuples.
+    """
+    prev, cur, nxt = o[:-2], o[1:-1], o[2:]  # o[i - 1], o[i], o[i + 1] for i = 1 .. len(o) - 2
+    jump = cur - prev
+    best = np.minimum.accumulate(o)[:-2]  # the best before each point: o[:i].min()
+    keep = jump > np.maximum(3 * sigma, min_jump * np.maximum(np.abs(prev), 1e-12))
+    keep &= ~(nxt > cur - 0.5 * jump)  # no recovery: not a bounce
+    # a wobble on an overfitting climb far above the best: overfitting's finding, not instability
+    keep &= ~(prev - best > np.maximum(5 * sigma, 0.1 * np.abs(best)))
+    events = []
+    for k in np.nonzero(keep)[0].tolist():
+        jp = float(jump[k])
+        progress = float(o[0] - best[k])
+        # share of the progress so far that the jump undid; None when there was barely any progress to undo
+        events.append((k + 1, jp, jp / progress if progress > 0.5 * jp else None))
+    return events
 
 
 def _train_regression(st: np.ndarray, v: np.ndarray) -> Finding | None:
