@@ -25,7 +25,7 @@ import numpy as np
 
 from .._arrays import median
 from ..facts import facts_of
-from ..facts._view import clamp01, fmt, xy
+from ..facts._view import clamp01, fmt, run_xy
 from ..facts.train import ABOVE, BLOWUP, DIVERGED, REGRESSED
 from ..findings import Finding, Severity
 from ..run import GRAD_NORM, Run
@@ -149,7 +149,7 @@ def _token_loss(run: Run) -> bool:
 
 def _grad_story(run: Run) -> str:
     """", with grad norm 0.6 -> 12.4" when the grad norm grew along with the loss (independent evidence)."""
-    _, g = xy(run.history.get_series(GRAD_NORM))
+    _, g = run_xy(run, GRAD_NORM)
     if len(g) < 2:
         return ""
     a, b = float(median(g[: max(1, len(g) // 5)])), float(median(g[-max(1, len(g) // 5) :]))

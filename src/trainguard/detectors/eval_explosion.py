@@ -16,7 +16,7 @@ import math
 import numpy as np
 
 from ..facts._smoothing import linfit
-from ..facts._view import clamp01, fmt, higher_is_better, judged_metrics, xy
+from ..facts._view import clamp01, fmt, higher_is_better, judged_metrics, run_xy
 from ..findings import Finding, Severity
 from ..run import EVAL_LOSS, Run
 
@@ -27,7 +27,7 @@ def detect(run: Run, *, min_factor: float = 10.0, loss_factor: float = 5.0, min_
     for name in judged_metrics(run):
         if higher_is_better(name):
             continue
-        st, v = xy(run.history.get_series(name))
+        st, v = run_xy(run, name)
         if len(v) < 3 or float(v.min()) <= 0:
             continue
         i = int(np.argmin(v))

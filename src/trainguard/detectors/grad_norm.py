@@ -26,7 +26,7 @@ import numpy as np
 from .._arrays import median
 from ..facts import facts_of
 from ..facts._smoothing import block_reduce, robust_log_z
-from ..facts._view import clamp01, fmt, train_xy, warmup_end, xy
+from ..facts._view import clamp01, fmt, run_xy, train_xy, warmup_end
 from ..facts.overfit import IMPROVING
 from ..findings import Finding, Severity
 from ..run import GRAD_NORM, Run
@@ -43,7 +43,7 @@ def detect(
     clip_fraction: float = 0.95,
 ) -> list[Finding]:
     """``grad_norm_collapse``, ``grad_norm_explosion`` and ``clipping_always_active`` findings."""
-    st, v = xy(run.history.get_series(GRAD_NORM))
+    st, v = run_xy(run, GRAD_NORM)
     if len(v) < 6:
         return []
     out: list[Finding] = []

@@ -9,7 +9,7 @@ show no trend.
 from __future__ import annotations
 
 from ..facts._smoothing import head_level, tail_level
-from ..facts._view import fmt, judged_metrics, steps_per_epoch, train_xy, xy
+from ..facts._view import fmt, judged_metrics, run_xy, steps_per_epoch, train_xy
 from ..findings import Finding, Severity
 from ..run import Run
 
@@ -47,7 +47,7 @@ def detect(run: Run, *, min_points: int = 3) -> list[Finding]:
             "eval_strategy": strategy,
         }
         return [Finding("no_eval_data", sev, msg, int(st[0]) if len(st) else None, last, ev, 0.95)]
-    counts = {n: len(xy(run.history.get_series(n))[0]) for n in names}
+    counts = {n: len(run_xy(run, n)[0]) for n in names}
     most = max(counts.values())
     if most >= min_points:
         return []

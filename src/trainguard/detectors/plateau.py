@@ -23,7 +23,7 @@ import numpy as np
 
 from .._arrays import median
 from ..facts._smoothing import block_reduce, rolling_median
-from ..facts._view import clamp01, eval_metric, fmt, train_xy, xy
+from ..facts._view import clamp01, eval_metric, fmt, run_xy, train_xy
 from ..facts.noise import diff_noise, eval_noise
 from ..findings import Finding, Severity
 from ..run import Run
@@ -45,10 +45,10 @@ def detect(
         series.append(("train_loss", st, v, False))
     em = eval_metric(run)
     if em is not None:
-        est, ev = xy(run.history.get_series(em[0]))
+        est, ev = run_xy(run, em[0])
         if len(ev) >= max(4, min_points // 2):
             series.append((em[0], est, ev, em[1]))
-    _, g = xy(run.history.get_series("grad_norm"))
+    _, g = run_xy(run, "grad_norm")
     grads_zero = bool(len(g)) and float(np.abs(g).max()) == 0.0  # the grad-norm detector says it, with the cause
     if len(v) >= 3 and float(np.ptp(v)) == 0.0 and not grads_zero:
         # exactly the same value at every step: nothing updates, or the logged number is not a loss

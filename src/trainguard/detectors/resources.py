@@ -15,7 +15,7 @@ import numpy as np
 
 from .._arrays import median
 from ..facts._smoothing import block_reduce
-from ..facts._view import fmt, xy
+from ..facts._view import fmt, run_xy
 from ..findings import Finding, Severity
 from ..run import GPU_MEM, STEP_TIME, THROUGHPUT, TRAIN_LOSS, Run
 
@@ -33,10 +33,10 @@ def _levels(st: np.ndarray, v: np.ndarray) -> tuple[float, float, float, int, in
 
 
 def _step_times(run: Run) -> tuple[np.ndarray, np.ndarray, str] | None:
-    st, v = xy(run.history.get_series(STEP_TIME))
+    st, v = run_xy(run, STEP_TIME)
     if len(v) >= 6:
         return st, v, STEP_TIME
-    st, v = xy(run.history.get_series(THROUGHPUT))
+    st, v = run_xy(run, THROUGHPUT)
     if len(v) >= 6 and float(v.min()) > 0:
         return st, 1.0 / v, THROUGHPUT
     s = run.history.get_series(TRAIN_LOSS)
@@ -70,7 +70,7 @@ def detect(run: Run, *, slowdown: float = 1.3, climb: float = 1.2) -> list[Findi
                 )
                 ev = {"source": src, "early_median": early, "mid_median": mid, "late_median": late, "ratio": r}
                 out.append(Finding("slowdown", Severity.WARNING, msg, s0, s1, ev, 0.7))
-    st, v = xy(run.history.get_series(GPU_MEM))
+    st, v = run_xy(run, GPU_MEM)
     if len(v) >= 6:
         lv = _levels(st, v)
         if lv is not None:

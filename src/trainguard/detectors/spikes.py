@@ -25,7 +25,7 @@ from ..facts._smoothing import (
     robust_log_z,
     rolling_median,
 )
-from ..facts._view import clamp01, eval_metric, fmt, train_xy, xy
+from ..facts._view import clamp01, eval_metric, fmt, run_xy, train_xy
 from ..facts.noise import diff_noise, eval_noise
 from ..findings import Finding, Severity
 from ..run import Run
@@ -106,7 +106,7 @@ def _eval_bounce(run: Run, min_jump: float) -> Finding | None:
     if em is None:
         return None
     name, higher = em
-    st, v = xy(run.history.get_series(name))
+    st, v = run_xy(run, name)
     if len(v) < 3:
         return None
     o = -v if higher else v

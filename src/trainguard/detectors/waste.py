@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..facts import Best, facts_of
-from ..facts._view import fmt, saved_steps, xy
+from ..facts._view import fmt, run_xy, saved_steps
 from ..findings import Finding, Severity
 from ..run import Run
 
@@ -78,7 +78,7 @@ def _not_saved(run: Run, best: Best, sigma: float, higher: bool) -> Finding | No
         return None
     if best.step == run.last_step and run.finished is not False:
         return None  # the final state is the best one; the Trainer saves at the end when it saves at all
-    st, v = xy(run.history.get_series(best.metric))
+    st, v = run_xy(run, best.metric)
     nearest = None
     nearest_value = None
     if saved:

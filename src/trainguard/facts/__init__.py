@@ -26,8 +26,8 @@ from functools import cached_property
 
 import numpy as np
 
-from ..run import Run
-from ._view import epoch_at, saved_steps, train_xy
+from ..run import TRAIN_LOSS, Run
+from ._view import epoch_at, saved_steps, xy
 from .curves import EvalCurve, eval_curve, train_at
 from .overfit import OverfitVerdict, judge_overfitting
 from .train import TrainVerdict, assess_train
@@ -39,6 +39,21 @@ class Facts:
 
     def __init__(self, run: Run) -> None:
         self.run = run
+        self._xy: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+
+    def xy(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """``(steps, values)`` of the series ``name``: step order, finite, one point per step (see :func:`._view.xy`).
+
+        Computed once per series and shared by every reader, so the arrays are
+        read-only: a detector that wants to change one copies it.
+        """
+        got = self._xy.get(name)
+        if got is None:
+            st, v = xy(self.run.history.get_series(name))
+            st.flags.writeable = False
+            v.flags.writeable = False
+            got = self._xy[name] = (st, v)
+        return got
 
     @cached_property
     def eval(self) -> EvalCurve | None:
@@ -48,7 +63,7 @@ class Facts:
     @cached_property
     def train(self) -> tuple[np.ndarray, np.ndarray]:
         """Train loss ``(steps, values)``: step order, finite, one point per step."""
-        return train_xy(self.run)
+        return self.xy(TRAIN_LOSS)
 
     @cached_property
     def train_at_eval(self) -> np.ndarray | None:

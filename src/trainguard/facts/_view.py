@@ -35,8 +35,21 @@ def xy(series: Series) -> tuple[np.ndarray, np.ndarray]:
     return st, v
 
 
+def run_xy(run: Run, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`xy` of the run's series ``name``, computed once per Run and shared (read-only arrays).
+
+    Every detector reads the train loss, most the eval curve and the grad
+    norm: on a log of a million points each recomputation is a sort check
+    and a few copies. The Facts of the run (:func:`trainguard.facts.facts_of`)
+    keep them, and drop them when the run grows.
+    """
+    from . import facts_of  # the facts package imports this module
+
+    return facts_of(run).xy(name)
+
+
 def train_xy(run: Run) -> tuple[np.ndarray, np.ndarray]:
-    return xy(run.history.get_series(TRAIN_LOSS))
+    return run_xy(run, TRAIN_LOSS)
 
 
 def higher_is_better(name: str) -> bool:
@@ -68,7 +81,7 @@ def eval_metric(run: Run) -> tuple[str, bool] | None:
     mfb = run.config.get("metric_for_best_model")
     if isinstance(mfb, str) and mfb:
         name = mfb if mfb.startswith("eval_") else f"eval_{mfb}"
-        if len(xy(run.history.get_series(name))[0]):
+        if len(run_xy(run, name)[0]):
             gib = run.config.get("greater_is_better")
             return name, bool(gib) if isinstance(gib, bool) else higher_is_better(name)
     names = judged_metrics(run)
@@ -76,7 +89,7 @@ def eval_metric(run: Run) -> tuple[str, bool] | None:
         return None
     for n in names:
         known = n == EVAL_LOSS or higher_is_better(n) or any(t in n for t in ("loss", "perplexity", "ppl", "error"))
-        if known and len(xy(run.history.get_series(n))[0]):
+        if known and len(run_xy(run, n)[0]):
             return n, higher_is_better(n)
     return None
 
@@ -162,7 +175,7 @@ def warmup_end(run: Run) -> int | None:
 
     Falls back to ``warmup_steps`` from the config; None when there is no sign of warm-up.
     """
-    st, v = xy(run.history.get_series(LEARNING_RATE))
+    st, v = run_xy(run, LEARNING_RATE)
     if len(v) >= 3:
         peak = float(v.max())
         if peak > 0 and float(v[0]) < 0.5 * peak:
@@ -203,6 +216,7 @@ __all__ = [
     "higher_is_better",
     "judged_metrics",
     "pct",
+    "run_xy",
     "saved_steps",
     "steps_per_epoch",
     "train_xy",

@@ -26,7 +26,7 @@ import numpy as np
 
 from ..run import LEARNING_RATE, Run
 from ._smoothing import block_reduce, linfit
-from ._view import xy
+from ._view import run_xy
 from .values import LRSchedule
 
 # The decay family each configured scheduler produces after its warm-up.
@@ -139,7 +139,7 @@ def infer_schedule(run: Run) -> LRSchedule:
         configured = {**configured, "deepspeed_scheduler": ds[0], "deepspeed_source": ds[1]}
     elif ds is not None:
         configured = {"type": ds[0], "source": ds[1], "deepspeed_scheduler": ds[0], "deepspeed_source": ds[1]}
-    st, v = xy(run.history.get_series(LEARNING_RATE))
+    st, v = run_xy(run, LEARNING_RATE)
     if len(v) < 3 or float(v.max()) <= 0:
         return LRSchedule(inferred=None, configured=configured, cause=None, matches=None)
     st, v = block_reduce(st, v, 4096)
