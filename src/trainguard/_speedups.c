@@ -557,42 +557,40 @@ static int echo_before(const unsigned char *b, Py_ssize_t i) {
 
 static inline int clean_before(unsigned char c) { return c == '\r' || c == '\n' || c == ']' || c == 'A' || c == ':'; }
 
-PyDoc_STRVAR(hf_scan_doc,
-"hf_scan(buf, start, final[, end]) -> (used, skipped, rows, bodies)\n\n"
-"_hf_scan.scan_exact over a bytes-like ``buf`` from ``start``: ``used`` and ``skipped`` as it\n"
-"gives them (over ``buf[:end]`` when ``end`` is given: a reused read buffer holds more bytes than were read),\n"
-"gives them, and one row per dict kept, in file order, in ``rows``: a bytearray of native\n"
-"int64, four per dict (offset of \"{\", offset of \"}\", bar n, bar total; -1 -1 when no bar\n"
-"follows; bar n is -2 when a count has more than 18 digits and the caller must read both\n"
-"with _BAR_AFTER). Offsets are relative to ``buf``. ``bodies``: the list of ``buf[open + 1:close]``\n"
-"when ``buf`` is bytes or bytearray, else None.");
+/* A growable array of 8-byte items (int64 or double) on the C heap: the scan and pair cores below
+ * never touch Python objects, so each entry point decides what to build from their results. */
+typedef struct {
+    char *p;
+    Py_ssize_t n, cap; /* items */
+} tg_vec;
 
-static PyObject *hf_scan(PyObject *self, PyObject *args) {
-    (void)self;
-    PyObject *obj;
-    Py_buffer view;
-    Py_ssize_t start;
-    int final;
-    Py_ssize_t end = -1;
-    if (!PyArg_ParseTuple(args, "Onp|n:hf_scan", &obj, &start, &final, &end)) return NULL;
-    if (PyUnicode_Check(obj)) {
-        PyErr_SetString(PyExc_TypeError, "hf_scan: buf must be bytes-like, not str");
-        return NULL;
+static int vec_push(tg_vec *v, const void *item) {
+    if (v->n == v->cap) {
+        Py_ssize_t cap = v->cap ? v->cap * 2 : 256;
+        if (cap > PY_SSIZE_T_MAX / 16) return -1;
+        char *q = PyMem_Realloc(v->p, (size_t)cap * 8);
+        if (!q) return -1;
+        v->p = q;
+        v->cap = cap;
     }
-    if (PyObject_GetBuffer(obj, &view, PyBUF_SIMPLE) < 0) return NULL;
-    if (start < 0) {
-        PyBuffer_Release(&view);
-        PyErr_SetString(PyExc_ValueError, "hf_scan: start must be >= 0");
-        return NULL;
-    }
-    const unsigned char *b = (const unsigned char *)view.buf;
-    const Py_ssize_t n = (end >= 0 && end < view.len) ? end : view.len;
-    Py_ssize_t cap = 64, rows = 0, skipped = 0, used = n;
-    PyObject *out = PyByteArray_FromStringAndSize(NULL, cap * 4 * (Py_ssize_t)sizeof(int64_t));
-    if (!out) {
-        PyBuffer_Release(&view);
-        return NULL;
-    }
+    memcpy(v->p + v->n * 8, item, 8);
+    v->n++;
+    return 0;
+}
+
+static void vec_free(tg_vec *v) {
+    PyMem_Free(v->p);
+    v->p = NULL;
+    v->n = v->cap = 0;
+}
+
+static PyObject *vec_bytes(const tg_vec *v) { return PyByteArray_FromStringAndSize(v->n ? v->p : NULL, v->n * 8); }
+
+/* _hf_scan.scan_exact over b[0:n] from `start`: four int64 per kept dict in `rows` (offset of "{",
+ * offset of "}", bar n, bar total; see hf_scan's doc). 0, or -1 when out of memory. */
+static int scan_rows(const unsigned char *b, Py_ssize_t n, Py_ssize_t start, int final, tg_vec *rows,
+                     Py_ssize_t *used_out, Py_ssize_t *skipped_out) {
+    Py_ssize_t skipped = 0, used = n;
     Py_ssize_t i = find_byte(b, n, '{', start, n);
     while (i >= 0) {
         if (i + 1 >= n) {
@@ -636,50 +634,91 @@ static PyObject *hf_scan(PyObject *self, PyObject *args) {
             bn = -2;
             bt = -2;
         }
-        if (rows == cap) {
-            if (cap > PY_SSIZE_T_MAX / 2 / 4 / (Py_ssize_t)sizeof(int64_t)) {
-                PyErr_NoMemory();
-                goto fail;
-            }
-            cap *= 2;
-            if (PyByteArray_Resize(out, cap * 4 * (Py_ssize_t)sizeof(int64_t)) < 0) goto fail;
-        }
-        int64_t *r = (int64_t *)PyByteArray_AS_STRING(out) + rows * 4;
-        r[0] = i;
-        r[1] = c;
-        r[2] = bn;
-        r[3] = bt;
-        rows++;
+        int64_t r[4] = {i, c, bn, bt};
+        for (int k = 0; k < 4; k++)
+            if (vec_push(rows, &r[k]) < 0) return -1;
         i = find_byte(b, n, '{', c + 1, n);
     }
     if (!final && n && b[n - 1] == '{') used = n - 1;
 done:
-    if (PyByteArray_Resize(out, rows * 4 * (Py_ssize_t)sizeof(int64_t)) < 0) goto fail;
-    /* the bodies, as buf[a + 1:c] would slice them (bytes from bytes, bytearray from bytearray) */
-    PyObject *bodies;
-    int kind = PyBytes_CheckExact(obj) ? 1 : PyByteArray_CheckExact(obj) ? 2 : 0;
-    if (kind) {
-        bodies = PyList_New(rows);
-        if (!bodies) goto fail;
-        const int64_t *r = (const int64_t *)PyByteArray_AS_STRING(out);
-        for (Py_ssize_t k = 0; k < rows; k++) {
-            const char *s = (const char *)b + r[4 * k] + 1;
-            Py_ssize_t len = (Py_ssize_t)(r[4 * k + 1] - r[4 * k] - 1);
-            PyObject *x = kind == 1 ? PyBytes_FromStringAndSize(s, len) : PyByteArray_FromStringAndSize(s, len);
-            if (!x) {
-                Py_DECREF(bodies);
-                goto fail;
-            }
-            PyList_SET_ITEM(bodies, k, x);
-        }
-    } else {
-        bodies = Py_None; /* another buffer type: the caller slices */
-        Py_INCREF(bodies);
+    *used_out = used;
+    *skipped_out = skipped;
+    return 0;
+}
+
+/* Check and clamp hf_scan/hf_chunk's arguments; 0, or -1 with an exception set. */
+static int scan_args(PyObject *obj, Py_buffer *view, Py_ssize_t start, Py_ssize_t end, const char *who, Py_ssize_t *n) {
+    if (PyUnicode_Check(obj)) {
+        PyErr_Format(PyExc_TypeError, "%s: buf must be bytes-like, not str", who);
+        return -1;
     }
+    if (PyObject_GetBuffer(obj, view, PyBUF_SIMPLE) < 0) return -1;
+    if (start < 0) {
+        PyBuffer_Release(view);
+        PyErr_Format(PyExc_ValueError, "%s: start must be >= 0", who);
+        return -1;
+    }
+    *n = (end >= 0 && end < view->len) ? end : view->len;
+    return 0;
+}
+
+/* The bodies of the rows as buf[open + 1:close] slices: bytes, or bytearray from a bytearray; None for
+ * a memoryview (whose slices are views: the caller slices). */
+static PyObject *row_bodies(PyObject *obj, const unsigned char *b, const tg_vec *rows) {
+    if (PyMemoryView_Check(obj)) Py_RETURN_NONE;
+    int ba = PyByteArray_Check(obj);
+    Py_ssize_t m = rows->n / 4;
+    PyObject *bodies = PyList_New(m);
+    if (!bodies) return NULL;
+    const int64_t *r = (const int64_t *)rows->p;
+    for (Py_ssize_t k = 0; k < m; k++) {
+        const char *s = (const char *)b + r[4 * k] + 1;
+        Py_ssize_t len = (Py_ssize_t)(r[4 * k + 1] - r[4 * k] - 1);
+        PyObject *x = ba ? PyByteArray_FromStringAndSize(s, len) : PyBytes_FromStringAndSize(s, len);
+        if (!x) {
+            Py_DECREF(bodies);
+            return NULL;
+        }
+        PyList_SET_ITEM(bodies, k, x);
+    }
+    return bodies;
+}
+
+PyDoc_STRVAR(hf_scan_doc,
+"hf_scan(buf, start, final[, end]) -> (used, skipped, rows, bodies)\n\n"
+"_hf_scan.scan_exact over a bytes-like ``buf`` from ``start``: ``used`` and ``skipped`` as it\n"
+"gives them (over ``buf[:end]`` when ``end`` is given: a reused read buffer holds more bytes than were read),\n"
+"and one row per dict kept, in file order, in ``rows``: a bytearray of native\n"
+"int64, four per dict (offset of \"{\", offset of \"}\", bar n, bar total; -1 -1 when no bar\n"
+"follows; bar n is -2 when a count has more than 18 digits and the caller must read both\n"
+"with _BAR_AFTER). Offsets are relative to ``buf``. ``bodies``: the list of ``buf[open + 1:close]``\n"
+"(bytearrays from a bytearray, else bytes), or None when ``buf`` is a memoryview.");
+
+static PyObject *hf_scan(PyObject *self, PyObject *args) {
+    (void)self;
+    PyObject *obj;
+    Py_buffer view;
+    Py_ssize_t start, end = -1, n, used, skipped;
+    int final;
+    if (!PyArg_ParseTuple(args, "Onp|n:hf_scan", &obj, &start, &final, &end)) return NULL;
+    if (scan_args(obj, &view, start, end, "hf_scan", &n) < 0) return NULL;
+    const unsigned char *b = (const unsigned char *)view.buf;
+    tg_vec rows = {0};
+    PyObject *out = NULL, *bodies = NULL;
+    if (scan_rows(b, n, start, final, &rows, &used, &skipped) < 0) {
+        PyErr_NoMemory();
+        goto fail;
+    }
+    out = vec_bytes(&rows);
+    if (!out) goto fail;
+    bodies = row_bodies(obj, b, &rows);
+    if (!bodies) goto fail;
+    vec_free(&rows);
     PyBuffer_Release(&view);
     return Py_BuildValue("(nnNN)", used, skipped, out, bodies);
 fail:
-    Py_DECREF(out);
+    Py_XDECREF(out);
+    vec_free(&rows);
     PyBuffer_Release(&view);
     return NULL;
 }
@@ -695,6 +734,13 @@ typedef struct {
     Py_ssize_t n;
     Py_ssize_t stamp; /* the last body holding it: a key twice in one body is left to Python */
 } tg_key;
+
+/* The keys of one call, in first-seen order, with a guess per position (dict lines repeat their keys). */
+typedef struct {
+    tg_key keys[TG_MAX_KEYS];
+    Py_ssize_t n;
+    Py_ssize_t guess[64];
+} tg_keys;
 
 /* A JSON number at *pp: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?; sets *is_int; -1 when not one. */
 static int json_number(const unsigned char **pp, const unsigned char *end, int *is_int) {
@@ -724,18 +770,101 @@ static int json_number(const unsigned char **pp, const unsigned char *end, int *
     return 0;
 }
 
-/* Append one int64 / float64 to a bytearray column with room for *cap items (doubling it when full). */
-static int push8(PyObject *col, Py_ssize_t *cap, Py_ssize_t len, const void *item) {
-    if (len == *cap) {
-        if (*cap > PY_SSIZE_T_MAX / 16) {
-            PyErr_NoMemory();
-            return -1;
+/*
+ * The pairs of body number `d` (p..end, without its braces) appended to di/ki/va: 0, 1 when the body is
+ * not in the plain shape (the Python parsers decide it), -1 when out of memory. The shape, and the
+ * numbers, are _hf_bodies._parse_json's: ``'key': number`` or ``'key': 'number'`` joined by ", ".
+ */
+static int parse_plain(const unsigned char *p, const unsigned char *end, Py_ssize_t d, tg_keys *kt, tg_vec *di,
+                       tg_vec *ki, tg_vec *va) {
+    if (p == end) return 1;
+    for (int pos = 0;; pos++) {
+        if (*p != '\'') return 1;
+        const unsigned char *k = ++p;
+        while (p < end && *p != '\'') {
+            if (*p < 0x20 || *p > 0x7e || *p == '"' || *p == '\\') return 1;
+            p++;
         }
-        if (PyByteArray_Resize(col, *cap * 2 * 8) < 0) return -1;
-        *cap *= 2;
+        Py_ssize_t kn = p - k;
+        if (p == end || kn == 0 || kn > TG_KEY_W) return 1;
+        p++;
+        if (end - p < 2 || p[0] != ':' || p[1] != ' ') return 1;
+        p += 2;
+        int quoted = p < end && *p == '\'';
+        if (quoted) p++;
+        const unsigned char *t = p;
+        int is_int;
+        if (json_number(&p, end, &is_int) != 0 || p - t > TG_MAX_VALUE) return 1;
+        const unsigned char *tend = p;
+        if (quoted) {
+            if (p == end || *p != '\'') return 1;
+            p++;
+        }
+        double v;
+        if (is_int) { /* orjson gives an int (so "-0" is 0), numpy then rounds it once to float64 */
+            const unsigned char *q = t;
+            int neg = *q == '-';
+            q += neg;
+            if (tend - q > 18) return 1;
+            int64_t x = 0;
+            while (q < tend) x = x * 10 + (*q++ - '0');
+            v = (double)(neg ? -x : x);
+        } else {
+            const unsigned char *q = t;
+            if (parse_number(&q, tend, &v) != 0 || q != tend) return 1;
+            if (v - v != 0) return 1; /* inf: orjson refuses it, the byte parser decides */
+        }
+        Py_ssize_t id = -1;
+        Py_ssize_t g = pos < 64 ? kt->guess[pos] : -1;
+        if (g >= 0 && kt->keys[g].n == kn && memcmp(kt->keys[g].p, k, (size_t)kn) == 0) {
+            id = g;
+        } else {
+            for (Py_ssize_t j = 0; j < kt->n; j++) {
+                if (kt->keys[j].n == kn && memcmp(kt->keys[j].p, k, (size_t)kn) == 0) {
+                    id = j;
+                    break;
+                }
+            }
+            if (id < 0) {
+                if (kt->n == TG_MAX_KEYS) return 1;
+                id = kt->n++;
+                kt->keys[id].p = k;
+                kt->keys[id].n = kn;
+                kt->keys[id].stamp = -1;
+            }
+            if (pos < 64) kt->guess[pos] = id;
+        }
+        if (kt->keys[id].stamp == d) return 1; /* a key twice in one body: orjson keeps the last */
+        kt->keys[id].stamp = d;
+        int64_t d64 = d, id64 = id;
+        if (vec_push(di, &d64) < 0 || vec_push(ki, &id64) < 0 || vec_push(va, &v) < 0) return -1;
+        if (p == end) return 0;
+        if (end - p < 3 || p[0] != ',' || p[1] != ' ' || p[2] != '\'') return 1;
+        p += 2;
     }
-    memcpy(PyByteArray_AS_STRING(col) + len * 8, item, 8);
-    return 0;
+}
+
+static tg_keys *keys_new(void) {
+    tg_keys *kt = PyMem_Malloc(sizeof(tg_keys));
+    if (!kt) return NULL;
+    kt->n = 0;
+    for (int g = 0; g < 64; g++) kt->guess[g] = -1;
+    return kt;
+}
+
+/* The key names of `kt`, in first-seen order (printable ASCII: parse_plain checked every byte). */
+static PyObject *key_names(const tg_keys *kt) {
+    PyObject *names = PyList_New(kt->n);
+    if (!names) return NULL;
+    for (Py_ssize_t j = 0; j < kt->n; j++) {
+        PyObject *s = PyUnicode_DecodeASCII((const char *)kt->keys[j].p, kt->keys[j].n, NULL);
+        if (!s) {
+            Py_DECREF(names);
+            return NULL;
+        }
+        PyList_SET_ITEM(names, j, s);
+    }
+    return names;
 }
 
 PyDoc_STRVAR(hf_pairs_doc,
@@ -755,17 +884,10 @@ static PyObject *hf_pairs(PyObject *self, PyObject *arg) {
     }
     Py_ssize_t m = PyList_GET_SIZE(arg);
     if (m == 0) Py_RETURN_NONE;
-    Py_ssize_t cap = m * 4 + 16, len = 0, nkeys = 0;
-    Py_ssize_t guess[64];
-    PyObject *di = NULL, *ki = NULL, *va = NULL, *names = NULL;
-    tg_key *keys = PyMem_Malloc(sizeof(tg_key) * TG_MAX_KEYS);
-    if (!keys) return PyErr_NoMemory();
-    Py_ssize_t cap_d = cap, cap_k = cap, cap_v = cap;
-    di = PyByteArray_FromStringAndSize(NULL, cap * 8);
-    ki = PyByteArray_FromStringAndSize(NULL, cap * 8);
-    va = PyByteArray_FromStringAndSize(NULL, cap * 8);
-    if (!di || !ki || !va) goto fail;
-    for (int g = 0; g < 64; g++) guess[g] = -1;
+    tg_vec di = {0}, ki = {0}, va = {0};
+    PyObject *res = NULL;
+    tg_keys *kt = keys_new();
+    if (!kt) return PyErr_NoMemory();
     for (Py_ssize_t d = 0; d < m; d++) {
         PyObject *item = PyList_GET_ITEM(arg, d);
         const unsigned char *p, *end;
@@ -778,95 +900,201 @@ static PyObject *hf_pairs(PyObject *self, PyObject *arg) {
         } else {
             goto none;
         }
-        if (p == end) goto none;
-        for (int pos = 0;; pos++) {
-            if (*p != '\'') goto none;
-            const unsigned char *k = ++p;
-            while (p < end && *p != '\'') {
-                if (*p < 0x20 || *p > 0x7e || *p == '"' || *p == '\\') goto none;
-                p++;
-            }
-            Py_ssize_t kn = p - k;
-            if (p == end || kn == 0 || kn > TG_KEY_W) goto none;
-            p++;
-            if (end - p < 2 || p[0] != ':' || p[1] != ' ') goto none;
-            p += 2;
-            int quoted = p < end && *p == '\'';
-            if (quoted) p++;
-            const unsigned char *t = p;
-            int is_int;
-            if (json_number(&p, end, &is_int) != 0 || p - t > TG_MAX_VALUE) goto none;
-            const unsigned char *tend = p;
-            if (quoted) {
-                if (p == end || *p != '\'') goto none;
-                p++;
-            }
-            double v;
-            if (is_int) { /* orjson gives an int (so "-0" is 0), numpy then rounds it once to float64 */
-                const unsigned char *q = t;
-                int neg = *q == '-';
-                q += neg;
-                if (tend - q > 18) goto none;
-                int64_t x = 0;
-                while (q < tend) x = x * 10 + (*q++ - '0');
-                v = (double)(neg ? -x : x);
-            } else {
-                const unsigned char *q = t;
-                if (parse_number(&q, tend, &v) != 0 || q != tend) goto none;
-                if (v - v != 0) goto none; /* inf: orjson refuses it, the byte parser decides */
-            }
-            Py_ssize_t id = -1;
-            if (pos < 64 && guess[pos] >= 0 && keys[guess[pos]].n == kn && memcmp(keys[guess[pos]].p, k, (size_t)kn) == 0) {
-                id = guess[pos];
-            } else {
-                for (Py_ssize_t j = 0; j < nkeys; j++) {
-                    if (keys[j].n == kn && memcmp(keys[j].p, k, (size_t)kn) == 0) {
-                        id = j;
-                        break;
-                    }
-                }
-                if (id < 0) {
-                    if (nkeys == TG_MAX_KEYS) goto none;
-                    id = nkeys++;
-                    keys[id].p = k;
-                    keys[id].n = kn;
-                    keys[id].stamp = -1;
-                }
-                if (pos < 64) guess[pos] = id;
-            }
-            if (keys[id].stamp == d) goto none; /* a key twice in one body: orjson keeps the last */
-            keys[id].stamp = d;
-            int64_t d64 = d, id64 = id;
-            if (push8(di, &cap_d, len, &d64) < 0 || push8(ki, &cap_k, len, &id64) < 0 || push8(va, &cap_v, len, &v) < 0) goto fail;
-            len++;
-            if (p == end) break;
-            if (end - p < 3 || p[0] != ',' || p[1] != ' ' || p[2] != '\'') goto none;
-            p += 2;
+        int r = parse_plain(p, end, d, kt, &di, &ki, &va);
+        if (r < 0) {
+            PyErr_NoMemory();
+            goto done;
         }
+        if (r > 0) goto none;
     }
-    if (PyByteArray_Resize(di, len * 8) < 0 || PyByteArray_Resize(ki, len * 8) < 0 || PyByteArray_Resize(va, len * 8) < 0) goto fail;
-    names = PyList_New(nkeys);
-    if (!names) goto fail;
-    for (Py_ssize_t j = 0; j < nkeys; j++) {
-        PyObject *s = PyUnicode_DecodeASCII((const char *)keys[j].p, keys[j].n, NULL);
-        if (!s) goto fail;
-        PyList_SET_ITEM(names, j, s);
+    {
+        PyObject *names = key_names(kt);
+        if (names) res = Py_BuildValue("(NNNN)", vec_bytes(&di), vec_bytes(&ki), vec_bytes(&va), names);
     }
-    PyMem_Free(keys);
-    return Py_BuildValue("(NNNN)", di, ki, va, names);
+    goto done;
 none:
-    PyMem_Free(keys);
-    Py_XDECREF(di);
-    Py_XDECREF(ki);
-    Py_XDECREF(va);
-    Py_RETURN_NONE;
-fail:
-    PyMem_Free(keys);
-    Py_XDECREF(di);
-    Py_XDECREF(ki);
-    Py_XDECREF(va);
-    Py_XDECREF(names);
-    return NULL;
+    res = Py_None;
+    Py_INCREF(res);
+done:
+    PyMem_Free(kt);
+    vec_free(&di);
+    vec_free(&ki);
+    vec_free(&va);
+    return res;
+}
+
+/* -- HF Trainer stdout: scan, pairs and records of one buffer in one call ------------------ */
+
+PyDoc_STRVAR(hf_chunk_doc,
+"hf_chunk(buf, base, start, final, end, key_info, kind_of_prio, epoch_prio) -> (used, skipped, rows, bodies, got)\n\n"
+"hf_scan and hf_pairs of one buffer, and what StreamParser._ingest makes of them, in one pass\n"
+"without a Python object per dict (issue 14: on a 200 MB log the bodies, the pair arrays and the\n"
+"numpy bookkeeping between them cost more than the scan). ``key_info(name) -> (id, prio, skip)``\n"
+"is called once per distinct key name of the buffer. A dict's prio is the highest of its keys',\n"
+"its kind ``kind_of_prio[prio]``; prio 0 drops the dict; its epoch is the value of its key of prio\n"
+"``epoch_prio`` (NaN when none).\n\n"
+"When every dict is in hf_pairs's plain shape and every bar count fits int64, ``rows`` and\n"
+"``bodies`` are None and ``got`` is (pos, kind, epoch, bar_n, bar_total, rec, key, value,\n"
+"summaries): per kept dict in file order, bytearrays of int64 offsets (plus ``base``), int8 kinds,\n"
+"float64 epochs and int64 bar counts; per pair of a kept dict whose key is not ``skip``, the dict's\n"
+"index among the kept ones, the key's id and the value (int64, int64, float64); and for each dict\n"
+"of the highest prio, ``len(kind_of_prio) - 1`` (the run summary), a tuple (index, [(id, value), ...])\n"
+"of all its pairs. Otherwise ``got`` is None and ``rows`` and ``bodies`` are hf_scan's, for the Python\n"
+"parsers.");
+
+static PyObject *hf_chunk(PyObject *self, PyObject *args) {
+    (void)self;
+    PyObject *obj, *key_info;
+    Py_buffer view, kop;
+    Py_ssize_t base, start, end, n, used, skipped;
+    int final, epoch_prio;
+    if (!PyArg_ParseTuple(args, "OnnpnOy*i:hf_chunk", &obj, &base, &start, &final, &end, &key_info, &kop, &epoch_prio))
+        return NULL;
+    if (scan_args(obj, &view, start, end, "hf_chunk", &n) < 0) {
+        PyBuffer_Release(&kop);
+        return NULL;
+    }
+    const unsigned char *b = (const unsigned char *)view.buf;
+    const unsigned char *kind_of = (const unsigned char *)kop.buf;
+    const Py_ssize_t nprio = kop.len;
+    tg_vec rows = {0}, di = {0}, ki = {0}, va = {0};
+    tg_vec pos = {0}, ep = {0}, bn = {0}, bt = {0}, prec = {0}, pkey = {0}, pval = {0};
+    char *kinds = NULL;
+    int64_t *gid = NULL;
+    unsigned char *prio = NULL, *skip = NULL;
+    PyObject *res = NULL, *summaries = NULL;
+    tg_keys *kt = NULL;
+    if (scan_rows(b, n, start, final, &rows, &used, &skipped) < 0) goto nomem;
+    Py_ssize_t m = rows.n / 4;
+    const int64_t *r = (const int64_t *)rows.p;
+    int plain = nprio > 0 && nprio <= 256;
+    if (plain) {
+        kt = keys_new();
+        if (!kt) goto nomem;
+    }
+    for (Py_ssize_t d = 0; plain && d < m; d++) {
+        if (r[4 * d + 2] == -2) {
+            plain = 0; /* a count past int64: the regex reads it, on the Python path */
+            break;
+        }
+        int x = parse_plain(b + r[4 * d] + 1, b + r[4 * d + 1], d, kt, &di, &ki, &va);
+        if (x < 0) goto nomem;
+        if (x > 0) plain = 0;
+    }
+    if (!plain) { /* hf_scan's result, for the Python parsers */
+        PyObject *raw = vec_bytes(&rows);
+        PyObject *bodies = raw ? row_bodies(obj, b, &rows) : NULL;
+        if (bodies) res = Py_BuildValue("(nnNNO)", used, skipped, raw, bodies, Py_None);
+        else Py_XDECREF(raw);
+        goto done;
+    }
+    /* each key of this buffer: its id, its prio and whether it is ever a point, from key_info */
+    gid = PyMem_Malloc(sizeof(int64_t) * (size_t)(kt->n + 1));
+    prio = PyMem_Malloc((size_t)kt->n + 1);
+    skip = PyMem_Malloc((size_t)kt->n + 1);
+    if (!gid || !prio || !skip) goto nomem;
+    for (Py_ssize_t j = 0; j < kt->n; j++) {
+        PyObject *name = PyUnicode_DecodeASCII((const char *)kt->keys[j].p, kt->keys[j].n, NULL);
+        if (!name) goto done;
+        PyObject *info = PyObject_CallOneArg(key_info, name);
+        Py_DECREF(name);
+        if (!info) goto done;
+        long long g;
+        int pr, sk;
+        int ok = PyArg_ParseTuple(info, "Lip", &g, &pr, &sk);
+        Py_DECREF(info);
+        if (!ok) goto done;
+        if (pr < 0 || pr >= nprio) {
+            PyErr_SetString(PyExc_ValueError, "hf_chunk: key_info gave a prio outside kind_of_prio");
+            goto done;
+        }
+        gid[j] = g;
+        prio[j] = (unsigned char)pr;
+        skip[j] = (unsigned char)sk;
+    }
+    /* per dict: its strongest key and its epoch; pairs are grouped by dict, in order */
+    kinds = PyMem_Malloc((size_t)m + 1);
+    if (!kinds) goto nomem;
+    summaries = PyList_New(0);
+    if (!summaries) goto done;
+    const int64_t *pd = (const int64_t *)di.p, *pk = (const int64_t *)ki.p;
+    const double *pv = (const double *)va.p;
+    Py_ssize_t kept = 0, a = 0;
+    for (Py_ssize_t d = 0; d < m; d++) {
+        Py_ssize_t z = a;
+        int best = 0;
+        double epoch = tg_nan;
+        while (z < di.n && pd[z] == d) {
+            int pr = prio[pk[z]];
+            if (pr > best) best = pr;
+            if (pr == epoch_prio) epoch = pv[z];
+            z++;
+        }
+        if (best == 0) { /* no key that makes it a record */
+            a = z;
+            continue;
+        }
+        int64_t at = r[4 * d] + base, k64 = kept;
+        kinds[kept] = (char)kind_of[best];
+        if (vec_push(&pos, &at) < 0 || vec_push(&ep, &epoch) < 0 || vec_push(&bn, &r[4 * d + 2]) < 0 ||
+            vec_push(&bt, &r[4 * d + 3]) < 0)
+            goto nomem;
+        for (Py_ssize_t q = a; q < z; q++) {
+            if (skip[pk[q]]) continue;
+            if (vec_push(&prec, &k64) < 0 || vec_push(&pkey, &gid[pk[q]]) < 0 || vec_push(&pval, &pv[q]) < 0) goto nomem;
+        }
+        if (best == nprio - 1) { /* the highest prio is the run summary's: every pair, meta keys too */
+            PyObject *kv = PyList_New(z - a);
+            if (!kv) goto done;
+            for (Py_ssize_t q = a; q < z; q++) {
+                PyObject *t = Py_BuildValue("(Ld)", (long long)gid[pk[q]], pv[q]);
+                if (!t) {
+                    Py_DECREF(kv);
+                    goto done;
+                }
+                PyList_SET_ITEM(kv, q - a, t);
+            }
+            PyObject *item = Py_BuildValue("(nN)", kept, kv);
+            if (!item || PyList_Append(summaries, item) < 0) {
+                Py_XDECREF(item);
+                goto done;
+            }
+            Py_DECREF(item);
+        }
+        kept++;
+        a = z;
+    }
+    {
+        PyObject *kb = PyByteArray_FromStringAndSize(kept ? kinds : NULL, kept);
+        PyObject *got = kb ? Py_BuildValue("(NNNNNNNNO)", vec_bytes(&pos), kb, vec_bytes(&ep), vec_bytes(&bn), vec_bytes(&bt),
+                                           vec_bytes(&prec), vec_bytes(&pkey), vec_bytes(&pval), summaries)
+                           : NULL;
+        if (got) res = Py_BuildValue("(nnOON)", used, skipped, Py_None, Py_None, got);
+    }
+    goto done;
+nomem:
+    PyErr_NoMemory();
+done:
+    Py_XDECREF(summaries);
+    PyMem_Free(kt);
+    PyMem_Free(gid);
+    PyMem_Free(prio);
+    PyMem_Free(skip);
+    PyMem_Free(kinds);
+    vec_free(&rows);
+    vec_free(&di);
+    vec_free(&ki);
+    vec_free(&va);
+    vec_free(&pos);
+    vec_free(&ep);
+    vec_free(&bn);
+    vec_free(&bt);
+    vec_free(&prec);
+    vec_free(&pkey);
+    vec_free(&pval);
+    PyBuffer_Release(&kop);
+    PyBuffer_Release(&view);
+    return res;
 }
 
 /* -- free text: rows of one line shape ------------------------------------------------- */
@@ -1058,6 +1286,7 @@ static PyMethodDef methods[] = {
     {"parse_float", parse_float, METH_O, parse_float_doc},
     {"hf_scan", hf_scan, METH_VARARGS, hf_scan_doc},
     {"hf_pairs", hf_pairs, METH_O, hf_pairs_doc},
+    {"hf_chunk", hf_chunk, METH_VARARGS, hf_chunk_doc},
     {"text_rows", text_rows, METH_VARARGS, text_rows_doc},
     {"find", find, METH_VARARGS, find_doc},
     {NULL, NULL, 0, NULL},

@@ -404,3 +404,93 @@ def test_c_pairs_equal_the_json_path_on_log_bodies(bench_logs: list[Path]) -> No
     sc = Scanned()
     scan_exact(bench_logs[0].read_bytes(), 0, sc, final=True)
     assert _check_pairs(sc.bodies)
+
+
+# -- one pass: _speedups.hf_chunk gives what hf_scan, the body parsers and _ingest give ------------
+
+
+class _WithoutChunk:
+    """The extension as it was before hf_chunk: the parser scans with hf_scan and ingests in numpy."""
+
+    def __getattr__(self, name: str) -> object:
+        if name == "hf_chunk":
+            raise AttributeError(name)
+        return getattr(sp, name)
+
+
+def _parser_state(data: bytes, chunk: int, ext: object, monkeypatch: pytest.MonkeyPatch) -> tuple:
+    from trainguard.readers.hf_stdout import StreamParser
+
+    monkeypatch.setattr(_compiled, "speedups", ext)
+    p = StreamParser()
+    try:
+        for i in range(0, len(data), chunk):
+            p.feed_bytes(data[i : i + chunk])
+        p.feed_bytes(b"", final=True)
+    except OverflowError as e:  # a tqdm count past int64: both paths refuse it alike
+        return ("OverflowError", str(e))
+    cols, pairs = p._columns()
+    arrays = {k: (v.dtype.str, v.tobytes()) for k, v in {**cols, **{"p_" + k: v for k, v in pairs.items()}}.items()}
+    return arrays, p._key_names, p._summaries, p.skipped, p._saves, p._n
+
+
+def _plain_log(rng: random.Random) -> bytes:
+    """Trainer dict lines in the plain shape (each then a bar), with summaries and the odd echo or cut line."""
+    parts = []
+    for i in range(rng.randint(1, 80)):
+        r = rng.random()
+        if r < 0.05:
+            parts.append(b"{'train_runtime': 12.5, 'train_samples_per_second': 3.1, 'train_loss': 1.25, 'epoch': 3.0}\n")
+        elif r < 0.08:
+            parts.append(b"metrics = {'eval_loss': 0.5}\n")  # an echo, dropped
+        elif r < 0.1:
+            parts.append(b"{'other': 1, 'step': 5}\n")  # no key that makes it a record
+        else:
+            parts.append(b"{" + _random_body(rng, plain=True) + b"}\n")
+        if rng.random() < 0.8:
+            total = 10 ** rng.randint(1, 19) if rng.random() < 0.05 else 80  # now and then past 18 digits
+            parts.append(f"\r {i % 100}%|##| {i}/{total} [00:01<00:02]".encode())
+    return b"".join(parts)
+
+
+@needs_c
+def test_c_chunk_equals_scan_and_ingest(monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = random.Random(19)
+    plain_taken = 0
+    for k in range(600):
+        data = _plain_log(rng) if k % 2 else _random_log(rng)
+        for chunk in (rng.randint(1, 200), rng.randint(200, 5000), len(data) + 1):
+            ref = _parser_state(data, chunk, _WithoutChunk(), monkeypatch)
+            assert _parser_state(data, chunk, sp, monkeypatch) == ref, (data, chunk)
+        if k % 2:
+            got = sp.hf_chunk(data, 0, 0, True, len(data), lambda name: (0, 2, False), b"\x04\x03\x00\x01\x02", 1)[4]
+            plain_taken += got is not None
+    assert plain_taken > 150, plain_taken  # the one-pass path, not only its fallback, was compared
+
+
+@needs_c
+def test_c_chunk_on_real_and_bench_logs(bench_logs: list[Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    for log in _dict_logs() + bench_logs:
+        data = log.read_bytes()
+        for chunk in (4096, 1 << 20):
+            assert _parser_state(data, chunk, sp, monkeypatch) == _parser_state(data, chunk, _WithoutChunk(), monkeypatch), log
+
+
+@needs_c
+def test_c_chunk_arguments() -> None:
+    line = b"{'loss': 1.5, 'epoch': 0.5}\n 5%|x| 1/20 [\n"
+    kinds = b"\x04\x03\x00\x01\x02"
+    used, skipped, rows, bodies, got = sp.hf_chunk(line, 100, 0, True, len(line), lambda name: (7, 2 if name == "loss" else 1, name == "epoch"), kinds, 1)
+    assert (used, skipped, rows, bodies) == (len(line), 0, None, None)
+    pos, kind, epoch, bar_n, bar_total, rec, key, value, summaries = got
+    assert np.frombuffer(pos, np.int64).tolist() == [100] and bytes(kind) == b"\x00"
+    assert np.frombuffer(epoch, np.float64).tolist() == [0.5] and np.frombuffer(bar_n, np.int64).tolist() == [1]
+    assert np.frombuffer(bar_total, np.int64).tolist() == [20] and np.frombuffer(rec, np.int64).tolist() == [0]
+    assert np.frombuffer(key, np.int64).tolist() == [7]
+    assert np.frombuffer(value, np.float64).tolist() == [1.5] and summaries == []  # epoch is a skipped key
+    with pytest.raises(ZeroDivisionError):
+        sp.hf_chunk(line, 0, 0, True, len(line), lambda name: 1 / 0, kinds, 1)
+    with pytest.raises(ValueError):
+        sp.hf_chunk(line, 0, 0, True, len(line), lambda name: (0, 9, False), kinds, 1)
+    with pytest.raises(TypeError):
+        sp.hf_chunk(line.decode(), 0, 0, True, len(line), lambda name: (0, 1, False), kinds, 1)

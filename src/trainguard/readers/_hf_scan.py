@@ -97,15 +97,33 @@ def scan_found(buf: bytes | bytearray, base: int, *, final: bool, start: int = 0
     n = len(buf) if end is None else end
     if sp is not None and hasattr(sp, "find"):
         used, skipped, rows, bodies = sp.hf_scan(buf, start, final, n)
-        a = np.frombuffer(rows, np.int64).reshape(-1, 4)
-        if not (a[:, 2] == -2).any():  # a count too long for int64 takes the list path (and its error)
-            if bodies is None:
-                bodies = [bytes(buf[o + 1 : c]) for o, c in zip(a[:, 0].tolist(), a[:, 1].tolist(), strict=True)]
-            return used, Found(a[:, 0] + base, bodies, a[:, 2], a[:, 3], skipped)
+        return used, found_of(buf, base, rows, bodies, skipped, n)
     sc = Scanned()
     used = scan(buf, base, sc, final=final, start=start, end=n)
     i64 = np.int64
     return used, Found(np.asarray(sc.pos, i64), sc.bodies, np.asarray(sc.bar_n, i64), np.asarray(sc.bar_total, i64), sc.skipped)
+
+
+def found_of(buf: bytes | bytearray, base: int, rows: bytearray, bodies: list[bytes] | None, skipped: int, end: int) -> Found:
+    """The C scanner's result (``_speedups.hf_scan``'s rows and bodies) as a :class:`Found`.
+
+    A bar count marked ``-2`` (more than 18 digits) is read with ``_BAR_AFTER``
+    itself; past int64 it raises OverflowError, which the front door reports as
+    a number out of range, as the Python path does.
+    """
+    a = np.frombuffer(rows, np.int64).reshape(-1, 4)
+    bar_n, bar_total = a[:, 2], a[:, 3]
+    big = np.flatnonzero(bar_n == -2).tolist()
+    if big:
+        bn, bt, closes = bar_n.tolist(), bar_total.tolist(), a[:, 1].tolist()
+        for k in big:
+            m = _BAR_AFTER.match(buf, closes[k] + 1, min(closes[k] + 1 + BAR_WINDOW, end))
+            assert m is not None  # hf_scan marks only bars that match
+            bn[k], bt[k] = int(m.group(1)), int(m.group(2))
+        bar_n, bar_total = np.asarray(bn, np.int64), np.asarray(bt, np.int64)
+    if bodies is None:  # a memoryview: its slices would be views of a buffer that is reused
+        bodies = [bytes(buf[o + 1 : c]) for o, c in zip(a[:, 0].tolist(), a[:, 1].tolist(), strict=True)]
+    return Found(a[:, 0] + base, bodies, bar_n, bar_total, skipped)
 
 
 def _scan_c(sp, buf: bytes | bytearray, base: int, scanned: Scanned, *, final: bool, start: int, end: int | None = None) -> int:
@@ -360,4 +378,4 @@ def scan_info(text: bytes | bytearray) -> dict[str, object]:
     return out
 
 
-__all__ = ["KIND_EVAL", "KIND_IGNORE", "KIND_OTHER", "KIND_SUMMARY", "KIND_TRAIN", "Found", "Pairs", "Scanned", "find_bytes", "parse_bodies", "scan", "scan_exact", "scan_found", "scan_info"]
+__all__ = ["KIND_EVAL", "KIND_IGNORE", "KIND_OTHER", "KIND_SUMMARY", "KIND_TRAIN", "Found", "Pairs", "Scanned", "find_bytes", "found_of", "parse_bodies", "scan", "scan_exact", "scan_found", "scan_info"]

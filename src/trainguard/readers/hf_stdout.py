@@ -19,6 +19,7 @@ from typing import BinaryIO
 
 import numpy as np
 
+from .. import _compiled
 from ..errors import InputError, NoMetricsError
 from ..run import EPOCH, Run, Series
 from . import log_config
@@ -30,6 +31,7 @@ from ._hf_scan import (
     KIND_TRAIN,
     Found,
     find_bytes,
+    found_of,
     parse_bodies,
     scan_found,
     scan_info,
@@ -117,13 +119,23 @@ class StreamParser:
         if find_bytes(buf, b"checkpoint-", 0, n) >= 0:
             for m in _SAVE.finditer(buf, 0, n):
                 self._saves.setdefault(int(m.group(2)), (self._offset + m.start(), m.group(1).decode("utf-8", "replace")))
-        used, found = scan_found(buf, self._offset, final=final, start=self._ctx, end=n)
+        sp = _compiled.speedups
+        got = None
+        if sp is not None and hasattr(sp, "hf_chunk"):  # scan, pairs and records in one C pass
+            used, skipped, rows, bodies, got = sp.hf_chunk(buf, self._offset, self._ctx, final, n, self._key_info, _PRIO_KINDS, _PRIO_EPOCH)
+            found = None if got is not None else found_of(buf, self._offset, rows, bodies, skipped, n)
+        else:
+            used, found = scan_found(buf, self._offset, final=final, start=self._ctx, end=n)
+            skipped = found.skipped
         keep = max(0, used - _CONTEXT)  # a few bytes of context so the echo check can look back
         self._carry = bytes(buf[keep:n])
         self._ctx = used - keep
         self._offset += keep
-        self.skipped += found.skipped
-        self._ingest(found)
+        self.skipped += skipped
+        if got is not None:
+            self._ingest_records(got)
+        elif found is not None:
+            self._ingest(found)
         if final:
             self._closed = True
             if len(self._head) != self._info_len:
@@ -185,6 +197,28 @@ class StreamParser:
             sel = pairs.dict_idx == i
             self._summaries[int(newidx[i])] = {names[g]: float(v) for g, v in zip(key[sel], pairs.value[sel], strict=True)}
         self._n = int(newidx[-1]) + 1
+
+    def _ingest_records(self, got: tuple) -> None:
+        """What ``_speedups.hf_chunk`` made of a buffer: :meth:`_ingest`'s records and pairs, already built."""
+        pos, kind, epoch, bar_n, bar_total, rec, key, value, summaries = got
+        c, p, n = self._cols, self._pairs, self._n
+        c["pos"].extend(np.frombuffer(pos, np.int64))
+        c["kind"].extend(np.frombuffer(kind, np.int8))
+        c["epoch"].extend(np.frombuffer(epoch, np.float64))
+        c["bar_n"].extend(np.frombuffer(bar_n, np.int64))
+        c["bar_total"].extend(np.frombuffer(bar_total, np.int64))
+        p["rec"].extend(np.frombuffer(rec, np.int64) + n)
+        p["key"].extend(np.frombuffer(key, np.int64))
+        p["value"].extend(np.frombuffer(value, np.float64))
+        names = self._key_names
+        for i, kv in summaries:
+            self._summaries[n + i] = {names[g]: v for g, v in kv}
+        self._n = n + len(kind)
+
+    def _key_info(self, name: str) -> tuple[int, int, bool]:
+        """A key's id, what its presence makes a dict (``_prio``) and whether it is never a point: for hf_chunk."""
+        i = self._key_id(name)
+        return i, int(self._prio[i]), bool(self._skip[i])
 
     def _key_id(self, k: str) -> int:
         i = self._keys.get(k)
@@ -423,6 +457,7 @@ class _Grow:
 _PRIO_EPOCH = 1
 # prio -> kind: no key that says (ignored), epoch only (other), loss (train), eval_* (eval), train_runtime (summary)
 _KIND_OF_PRIO = np.array([KIND_IGNORE, KIND_OTHER, KIND_TRAIN, KIND_EVAL, KIND_SUMMARY], np.int8)
+_PRIO_KINDS = _KIND_OF_PRIO.tobytes()  # for hf_chunk: the highest prio (the summary's) is last
 
 
 def _prio(key: str) -> int:
