@@ -136,9 +136,15 @@ class Facts:
 
 
 def _key(run: Run) -> tuple:
-    """What a Facts depends on: the size of every series, the checkpoints and the config (which grow, never shrink)."""
-    return (tuple((k, len(s)) for k, s in run.history.items()), len(run.checkpoints), len(run.config),
-            run.last_step, run.best_recorded is not None)
+    """What a Facts depends on: every series' size and last step, the checkpoints and the config (which grow, never shrink).
+
+    Each series' last logged step stands in for ``run.last_step``, which is a
+    scan of every step of every series: this key is taken on every
+    :func:`facts_of` call, tens of times a diagnosis, and the scans cost 9 ms
+    on a log of a million points.
+    """
+    series = tuple((k, len(s), int(s.steps[-1]) if len(s) else None) for k, s in run.history.items())
+    return (series, len(run.checkpoints), len(run.config), run.best_recorded is not None)
 
 
 def facts_of(run: Run) -> Facts:
