@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-from trainguard._arrays import median, unique
+from trainguard._arrays import median, row_ranks, unique
 
 
 def _samples(seed: int) -> list[np.ndarray]:
@@ -103,3 +103,27 @@ def test_median_by_selection_equals_the_sort(seed: int) -> None:
         got, want = median(a), _sorted_median(a)
         assert type(got) is type(want), a.dtype
         assert (np.isnan(got) and np.isnan(want)) or (got == want and np.signbit(got) == np.signbit(want)), a
+
+
+@pytest.mark.parametrize("width", [1, 2, 3, 7, 10, 16, 17, 70])
+def test_row_medians_equal_the_sort(width: int) -> None:
+    """Many short rows (a selection network), long rows (a partition) and the rest (a sort) give the sort's numbers."""
+    rng = np.random.default_rng(width)
+    for rows in (5, 1500):
+        for kind in range(4):
+            x = rng.normal(size=(rows, width))
+            if kind == 1:
+                x = np.round(x)  # ties, and zeros
+            elif kind == 2:
+                x = np.round(x, 1)
+                x[rng.random(x.shape) < 0.3] = -0.0
+            elif kind == 3:
+                x[rng.integers(0, rows), rng.integers(0, width)] = np.nan
+            s = np.sort(x, axis=1)
+            want = s[:, (width - 1) // 2] if width % 2 else (s[:, width // 2 - 1] + s[:, width // 2]) / 2
+            want = np.where(np.isnan(s[:, -1]), np.nan, want)
+            got = median(x, axis=1)
+            assert got.dtype == want.dtype
+            assert np.array_equal(got, want, equal_nan=True) and np.array_equal(np.signbit(got), np.signbit(want))
+            ks = tuple(int(k) for k in rng.integers(0, width, 2))
+            assert all(np.array_equal(a, s[:, k], equal_nan=True) for a, k in zip(row_ranks(x, ks), ks, strict=True))

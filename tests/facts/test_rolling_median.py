@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from numpy.lib.stride_tricks import sliding_window_view
 
-from trainguard.facts._smoothing import median_network, rolling_median
+from trainguard._arrays import selection_network
+from trainguard.facts._smoothing import rolling_median
 
 
 def _by_sort(x: np.ndarray, w: int) -> np.ndarray:
@@ -17,19 +18,21 @@ def _by_sort(x: np.ndarray, w: int) -> np.ndarray:
     return np.where(np.isnan(s[:, -1]), np.nan, s[:, h])
 
 
-@pytest.mark.parametrize("w", [1, 3, 5, 7, 9, 11, 13, 15])
-def test_network_leaves_the_median_on_the_middle_wire(w: int) -> None:
+@pytest.mark.parametrize("w", range(1, 17))
+def test_network_leaves_the_middle_values_on_their_wires(w: int) -> None:
     """The 0-1 principle: a comparator network that selects right on every 0/1 input selects right on every input."""
+    wanted = tuple(sorted({(w - 1) // 2, w // 2}))
     codes = np.arange(1 << w)
     wires = [((codes >> k) & 1).astype(np.int8) for k in range(w)]
-    for i, j, lo, hi in median_network(w):
+    for i, j, lo, hi in selection_network(w, wanted):
         u, v = wires[i], wires[j]
         if lo:
             wires[i] = np.minimum(u, v)
         if hi:
             wires[j] = np.maximum(u, v)
     ones = sum(((codes >> k) & 1) for k in range(w))
-    assert np.array_equal(wires[w // 2], (ones > w // 2).astype(np.int8))
+    for k in wanted:  # sorted ascending, position k holds a 1 when fewer than k + 1 zeros
+        assert np.array_equal(wires[k], (ones >= w - k).astype(np.int8))
 
 
 @pytest.mark.parametrize("w", [3, 5, 9, 11, 15, 17])
