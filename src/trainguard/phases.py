@@ -33,7 +33,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._arrays import median, unique
+from ._arrays import median, row_ranks, unique
 from .diagnosis import Best, LRSchedule, Phase
 from .facts import facts_of
 from .facts.noise import EVAL_NOISE_FLOOR
@@ -160,8 +160,9 @@ def _group_medians(vv: np.ndarray, counts: np.ndarray) -> np.ndarray:
     The groups are the points between two evals: usually a handful each, so
     they are laid out as the rows of one matrix and sorted along the rows in
     one call. When every group has the same size (a run that logs at a fixed
-    interval) the matrix is ``vv`` itself; otherwise short rows are padded
-    with +inf, which sorts after every finite value. Groups of very unequal
+    interval) the matrix is ``vv`` itself, and a selection network picks the
+    two middle values of all rows at once (:func:`row_ranks`); otherwise
+    short rows are padded with +inf, which sorts after every finite value. Groups of very unequal
     size would make that matrix huge; they take one lexsort instead.
     """
     ng, n = len(counts), len(vv)
@@ -169,9 +170,9 @@ def _group_medians(vv: np.ndarray, counts: np.ndarray) -> np.ndarray:
     lo = (counts - 1) // 2
     hi = counts // 2
     rows = np.arange(ng)
-    if width * ng == n:  # every group the same size
-        mat = np.sort(vv.reshape(ng, width), axis=1)
-        return (mat[rows, lo] + mat[rows, hi]) / 2
+    if width * ng == n:  # every group the same size: the same two order statistics of every row
+        a, b = row_ranks(vv.reshape(ng, width), (int(lo[0]), int(hi[0])))
+        return (a + b) / 2
     starts = np.cumsum(counts) - counts
     gg = np.repeat(rows, counts)
     if ng * width <= 4 * n + 4096:
@@ -183,19 +184,26 @@ def _group_medians(vv: np.ndarray, counts: np.ndarray) -> np.ndarray:
     return (sv[np.clip(starts + lo, 0, n - 1)] + sv[np.clip(starts + hi, 0, n - 1)]) / 2
 
 
-def _window_medians(s: Series, edges: np.ndarray) -> np.ndarray:
+def _window_medians(s: Series, edges: np.ndarray, bounds: dict[tuple, np.ndarray] | None = None) -> np.ndarray:
     """Median of the points of the step-sorted ``s`` in each grid interval (edges[i-1], edges[i]]; the nearest point when one is empty.
 
     NaN where ``s`` has no points. The points of an interval are a slice of
     ``s`` (its steps are sorted), found by one binary search per edge; then
     one sort of all the slices at once instead of a median per interval: a run
-    with thousands of evals has thousands of intervals.
+    with thousands of evals has thousands of intervals. ``bounds`` keeps the
+    slices of each steps array: the train loss, grad norm and LR of one log
+    often share theirs (same memory, so the same steps).
     """
     out = np.full(len(edges), np.nan)
     if not len(s) or not len(edges):
         return out
     st, v = s.steps, s.values
-    upto = np.searchsorted(st, edges, side="right")  # points at or before each edge
+    key = (st.__array_interface__["data"][0], st.shape, st.strides)
+    upto = None if bounds is None else bounds.get(key)
+    if upto is None:
+        upto = np.searchsorted(st, edges, side="right")  # points at or before each edge
+        if bounds is not None:
+            bounds[key] = upto
     counts = np.diff(upto, prepend=0)
     has = counts > 0
     if upto[-1]:
@@ -221,12 +229,13 @@ def _grid(train: Series, ev: Series, grad: Series, lrs: Series) -> _Grid | None:
         idx = np.clip(np.searchsorted(ev.steps, edges), 0, len(ev) - 1)
         evs = np.where(ev.steps[idx] == edges, ev.values[idx], np.nan)
     n = len(edges)
+    bounds: dict[tuple, np.ndarray] = {}
     return _Grid(
         step=edges,
         eval=evs,
-        train=_window_medians(train, edges),
-        grad=_window_medians(grad, edges),
-        lr=_window_medians(lrs, edges),
+        train=_window_medians(train, edges, bounds),
+        grad=_window_medians(grad, edges, bounds),
+        lr=_window_medians(lrs, edges, bounds),
         label=np.full(n, _L["learning"], dtype=np.int8),
         flag=np.full(n, _F["green"], dtype=np.int8),
     )
@@ -272,8 +281,7 @@ def _label(
     stalled = any(f.code == "no_learning" and f.severity >= Severity.WARNING for f in findings)
     train_at_best = None
     if best_step is not None and len(train):
-        k = train.nearest(best_step)
-        train_at_best = None if k is None else float(train.values[k])
+        train_at_best = float(train.values[_nearest(train.steps, np.array([best_step]))[0]])
 
     # Each predicate is False where its value is missing (NaN compares False).
     tr, gr, step = g.train, g.grad, g.step
@@ -403,13 +411,12 @@ def _merge(g: _Grid, first_step: int, train: Series, ev: Series) -> list[Phase]:
 
 
 def _summary(train: Series, ev: Series, s: int, e: int) -> str:
+    """The train and eval values at the phase's ends (their nearest points; both series are step-sorted)."""
     parts = []
     for name, ser in (("train", train), ("eval", ev)):
         if not len(ser):
             continue
-        a, b = ser.nearest(s), ser.nearest(e)
-        if a is None or b is None:
-            continue
+        a, b = _nearest(ser.steps, np.array([s, e])).tolist()
         parts.append(f"{name} {_fmt(float(ser.values[a]))} → {_fmt(float(ser.values[b]))}")
     return ", ".join(parts)
 
