@@ -30,20 +30,28 @@ else:
     code = 0
 watch = ("numpy", "matplotlib", "torch", "transformers", "peft", "pydantic", "trainguard.run", "trainguard.commands.train",
          "rich.console")
+task = "/proc/self/task"
+print(f"\\nTHREADS {len(os.listdir(task)) if os.path.isdir(task) else -1} OPENBLAS {os.environ.get('OPENBLAS_NUM_THREADS')}", file=sys.stderr)
 print("\\nIMPORTS " + " ".join(m for m in watch if m in sys.modules) + f" EXIT {code}", file=sys.stderr)
 """
 
 
+_BLAS_ENV = ("OPENBLAS_NUM_THREADS", "GOTO_NUM_THREADS", "OMP_NUM_THREADS")
 _TTY_ENV = ("FORCE_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE", "JPY_PARENT_PID", "VSCODE_PID")
 
 
-def _imports(*args: str, big: bool = False) -> tuple[set[str], str]:
-    env = {k: v for k, v in os.environ.items() if k not in _TTY_ENV}
+def _probe(*args: str, big: bool = False, env_extra: dict[str, str] | None = None) -> list[str]:
+    env = {k: v for k, v in os.environ.items() if k not in _TTY_ENV and k not in _BLAS_ENV}
     if big:
         env["TG_PROBE_BIG"] = "1"
+    env.update(env_extra or {})
     out = subprocess.run([sys.executable, "-c", _PROBE, *args], capture_output=True, text=True, cwd=ROOT, timeout=120, check=False,
                          env=env)
-    line = next(ln for ln in out.stderr.splitlines() if ln.startswith("IMPORTS"))
+    return out.stderr.splitlines()
+
+
+def _imports(*args: str, big: bool = False) -> tuple[set[str], str]:
+    line = next(ln for ln in _probe(*args, big=big) if ln.startswith("IMPORTS"))
     words = line.split()
     return set(words[1 : words.index("EXIT")]), words[-1]
 
@@ -98,3 +106,22 @@ def test_lint_imports_no_numpy(tmp_path: Path) -> None:
     cfg.write_text(json.dumps({"learning_rate": 2e-4, "num_train_epochs": 3}))
     mods, _code = _imports("lint", str(cfg))
     assert "numpy" not in mods
+
+
+def _threads(lines: list[str]) -> tuple[int, str]:
+    words = next(ln for ln in lines if ln.startswith("THREADS")).split()
+    return int(words[1]), words[3]
+
+
+def test_analyze_starts_no_blas_thread_pool(tmp_path: Path) -> None:
+    """OpenBLAS's pool (a thread per core, 15-70 ms of start-up) is not started for an analysis; the user's setting wins."""
+    state = tmp_path / "trainer_state.json"
+    state.write_text(json.dumps(LOG_HISTORY))
+    env = {k: v for k, v in os.environ.items() if k not in _BLAS_ENV}
+    task = "import os, numpy; print(len(os.listdir('/proc/self/task')) if os.path.isdir('/proc/self/task') else -1)"
+    plain = int(subprocess.run([sys.executable, "-c", task], capture_output=True, text=True, env=env, check=True).stdout)
+    threads, left = _threads(_probe("analyze", str(state), "--json"))
+    assert left == "None"  # the environment is put back: child processes see what the user set
+    if plain > 1:  # a BLAS that starts a pool at import (OpenBLAS on Linux)
+        assert threads < plain, (threads, plain)
+        assert _threads(_probe("analyze", str(state), "--json", env_extra={"OPENBLAS_NUM_THREADS": str(plain)}))[0] == plain

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import typer
 
-from ._common import EXIT_FINDINGS, EXIT_OK, err_console, guarded, sigterm_as_interrupt
+from ._common import EXIT_FINDINGS, EXIT_OK, err_console, guarded, load_numpy, sigterm_as_interrupt
 
 _BIG_FILE = 64 * 1024 * 1024  # show a spinner on stderr past this size
 
@@ -88,6 +88,7 @@ def _analyze_inner(
     plots: Path | None,
     verbose: bool,
 ) -> int:
+    load_numpy()
     from .._validate import require_points
     from ..diagnosis import diagnose
     from ..errors import InputError

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import typer
 
-from ._common import EXIT_BAD_INPUT, EXIT_OK, err_console, guarded, sigterm_as_interrupt
+from ._common import EXIT_BAD_INPUT, EXIT_OK, err_console, guarded, load_numpy, sigterm_as_interrupt
 
 
 def register(app: typer.Typer) -> None:
@@ -31,6 +31,7 @@ def register(app: typer.Typer) -> None:
 
 @guarded
 def _compare(paths: list[str], name_pattern: str | None, as_json: bool, plot: Path | None) -> int:
+    load_numpy()
     from ..compare import compare_runs, overlay_plot
 
     if len(paths) < 2:
