@@ -31,6 +31,8 @@ else:
 watch = ("numpy", "matplotlib", "torch", "transformers", "peft", "pydantic", "trainguard.run", "trainguard.commands.train",
          "rich.console")
 task = "/proc/self/task"
+import gc
+print(f"\\nFROZEN {gc.get_freeze_count() > 0}", file=sys.stderr)
 print(f"\\nTHREADS {len(os.listdir(task)) if os.path.isdir(task) else -1} OPENBLAS {os.environ.get('OPENBLAS_NUM_THREADS')}", file=sys.stderr)
 print("\\nIMPORTS " + " ".join(m for m in watch if m in sys.modules) + f" EXIT {code}", file=sys.stderr)
 """
@@ -125,3 +127,19 @@ def test_analyze_starts_no_blas_thread_pool(tmp_path: Path) -> None:
     if plain > 1:  # a BLAS that starts a pool at import (OpenBLAS on Linux)
         assert threads < plain, (threads, plain)
         assert _threads(_probe("analyze", str(state), "--json", env_extra={"OPENBLAS_NUM_THREADS": str(plain)}))[0] == plain
+
+
+def test_quick_commands_end_without_collecting_and_train_does_not(tmp_path: Path) -> None:
+    """analyze/lint/--help skip the exit-time collection (~30 ms); train, run and watch keep it for their libraries."""
+    state = tmp_path / "trainer_state.json"
+    state.write_text(json.dumps(LOG_HISTORY))
+    out = tmp_path / "report.json"
+
+    def frozen(*args: str) -> bool:
+        return next(ln for ln in _probe(*args) if ln.startswith("FROZEN")).split()[1] == "True"
+
+    assert frozen("analyze", str(state), "--json", "-o", str(out))
+    assert json.loads(out.read_text())["run"] == tmp_path.name  # the report is whole: written and closed before
+    assert frozen("--help")
+    assert not frozen("train", "--help")
+    assert not frozen("watch", "--help")

@@ -14,6 +14,7 @@ Exit codes: 0 healthy, 1 error-level findings or worse, 2 bad input or usage.
 from __future__ import annotations
 
 import importlib
+import sys
 from typing import Any
 
 import typer
@@ -108,9 +109,34 @@ def _root() -> None:
     """Stop LLM training runs from wasting GPU-days: diagnose logs, guard live runs, fine-tune safely."""
 
 
+# Commands that open nothing which outlives them: their process may end without the final garbage collections.
+_QUICK = frozenset({"analyze", "compare", "lint", "version", "--help", "-h"})
+
+
 def main() -> None:
     """Console-script entry point."""
-    app()
+    quick = len(sys.argv) < 2 or sys.argv[1] in _QUICK
+    try:
+        app()
+    finally:
+        if quick:
+            _exit_without_collecting()
+
+
+def _exit_without_collecting() -> None:
+    """Let the interpreter end without traversing every object it holds: ``gc.freeze()``.
+
+    Why: at exit CPython collects and clears the objects of every module
+    (numpy's, typer's, ours), about 30 ms: a tenth of an ``analyze`` of a
+    small file. A quick command has written and closed its output by now;
+    module teardown and atexit handlers still run, only the cycle collector
+    skips what is left, as the OS reclaims the memory anyway. Not for
+    ``train``, ``run`` or ``watch``, whose libraries may rely on collection
+    at exit, and never in-process (tests call ``app``, not ``main``).
+    """
+    import gc
+
+    gc.freeze()
 
 
 if __name__ == "__main__":  # pragma: no cover
