@@ -162,8 +162,9 @@ def _group_medians(vv: np.ndarray, counts: np.ndarray) -> np.ndarray:
     one call. When every group has the same size (a run that logs at a fixed
     interval) the matrix is ``vv`` itself, and a selection network picks the
     two middle values of all rows at once (:func:`row_ranks`); otherwise
-    short rows are padded with +inf, which sorts after every finite value. Groups of very unequal
-    size would make that matrix huge; they take one lexsort instead.
+    short rows are padded with +inf, which sorts after every finite value.
+    Groups of very unequal size would make that matrix huge; they take one
+    lexsort instead.
     """
     ng, n = len(counts), len(vv)
     width = int(counts.max())

@@ -21,17 +21,25 @@ _HIGHER = re.compile(r"(acc|f1|rouge|bleu|exact|match|precision|recall|auc|score
 
 
 def xy(series: Series) -> tuple[np.ndarray, np.ndarray]:
-    """``(steps, values)`` ordered by step, finite only, one point per step (the last logged wins)."""
+    """``(steps, values)`` ordered by step, finite only, one point per step (the last logged wins).
+
+    The series' own arrays when there is nothing to drop (the usual case: a
+    clean log of a million points need not be copied twice); callers never
+    write to them (:meth:`trainguard.facts.Facts.xy` hands them out read-only).
+    """
     if not len(series):
         return np.empty(0, np.int64), np.empty(0)
     s = series.sorted()
     st, v = s.steps, s.values
     m = np.isfinite(v)
-    st, v = st[m], v[m]
+    if not m.all():
+        st, v = st[m], v[m]
     if len(st) > 1:
-        keep = np.ones(len(st), bool)
-        keep[:-1] = st[1:] != st[:-1]
-        st, v = st[keep], v[keep]
+        repeated = st[1:] == st[:-1]
+        if repeated.any():
+            keep = np.ones(len(st), bool)
+            keep[:-1] = ~repeated
+            st, v = st[keep], v[keep]
     return st, v
 
 
