@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-from trainguard._arrays import median, row_ranks, unique
+from trainguard._arrays import forward_min, median, row_ranks, unique
 
 
 def _samples(seed: int) -> list[np.ndarray]:
@@ -127,3 +127,17 @@ def test_row_medians_equal_the_sort(width: int) -> None:
             assert np.array_equal(got, want, equal_nan=True) and np.array_equal(np.signbit(got), np.signbit(want))
             ks = tuple(int(k) for k in rng.integers(0, width, 2))
             assert all(np.array_equal(a, s[:, k], equal_nan=True) for a, k in zip(row_ranks(x, ks), ks, strict=True))
+
+
+def test_forward_min_equals_the_window_min() -> None:
+    """Each point's minimum over the next w points (cut short at the end), NaN when the window holds one, for any w."""
+    rng = np.random.default_rng(7)
+    for _ in range(3000):
+        n, w = int(rng.integers(0, 60)), int(rng.integers(1, 70))
+        x = rng.normal(size=n)
+        if n and rng.random() < 0.3:
+            x[rng.integers(0, n)] = np.nan
+        if n and rng.random() < 0.2:
+            x[rng.integers(0, n)] = rng.choice([np.inf, -np.inf])
+        want = np.array([x[k : k + w].min() for k in range(n)])
+        assert np.array_equal(forward_min(x, w), want, equal_nan=True), (x, w)

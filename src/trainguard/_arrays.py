@@ -194,6 +194,30 @@ def row_ranks(x: np.ndarray, ks: tuple[int, ...]) -> list[np.ndarray]:
     return [s[:, k] for k in ks]
 
 
+def forward_min(x: np.ndarray, w: int) -> np.ndarray:
+    """``out[k] = x[k : k + w].min()`` for every k (the window cut short at the end), in O(n) for any ``w``.
+
+    Why: a ``.min()`` per position is O(n * w), quadratic when the window
+    grows with the data (a 1 GB log spent 2 s there). This is van Herk and
+    Gil-Werman's method: the array cut in blocks of ``w``, a running minimum
+    forward and backward inside each block, and every window is one block's
+    suffix and the next block's prefix. A NaN in a window makes its minimum
+    NaN, as ``.min()`` does.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    n = len(x)
+    if n == 0 or w <= 1:
+        return x.copy()
+    w = min(w, n)
+    nb = -(-n // w) + 1  # one block more, so every window's end lies inside the padding
+    pad = np.full(nb * w, np.inf)
+    pad[:n] = x
+    blocks = pad.reshape(nb, w)
+    prefix = np.minimum.accumulate(blocks, axis=1).ravel()
+    suffix = np.minimum.accumulate(blocks[:, ::-1], axis=1)[:, ::-1].ravel()
+    return np.minimum(suffix[:n], prefix[w - 1 : w - 1 + n])
+
+
 def unique(a: Any) -> np.ndarray:
     """The sorted distinct values of ``a`` (flattened), as ``np.unique(a)`` gives them (NaNs collapse to one)."""
     s = np.sort(np.asarray(a).ravel())

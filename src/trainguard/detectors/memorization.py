@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._arrays import median
+from .._arrays import forward_min, median
 from ..facts import facts_of
 from ..facts._smoothing import head_level, rolling_median, tail_level
 from ..facts._view import clamp01, fmt, steps_per_epoch, train_xy
@@ -132,10 +132,9 @@ def _fast_drop(run: Run, st: np.ndarray, v: np.ndarray, factor: float, floor: fl
     span = max(3, j - start_i)
     lim = len(v) if not spe else int(np.searchsorted(st, max(float(st[j]), max_epochs * spe), side="right"))
     seg = rolling_median(v[j : min(lim, j + 4 * span + 3)], 3)
-    for k in range(len(seg)):
-        if seg[k] <= 1.5 * float(seg[k : k + span + 1].min()):
-            j += k
-            break
+    low = np.flatnonzero(seg <= 1.5 * forward_min(seg, span + 1))  # each point against the lowest of the next span
+    if len(low):
+        j += int(low[0])
     s0, s1 = int(st[start_i]), int(st[j])
     steps = s1 - s0
     frac = float(st[j]) / spe if spe else None
