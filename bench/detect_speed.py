@@ -1,12 +1,15 @@
 """Time every detector and the whole diagnosis on synthetic runs, printing tables.
 
-Two shapes of run: a long one with sparse eval (one per 1,000 steps, ~1M
-train points by default) and an eval-heavy one (an eval every 10 steps, as in
+Three shapes of run: a long one with sparse eval (one per 1,000 steps, ~1M
+train points by default), an eval-heavy one (an eval every 10 steps, as in
 the 200 MB HF log of issue 14), where the per-eval-point work of the phases
-and the overfitting facts dominates. ``diagnose`` (detectors + phases +
+and the overfitting facts dominates, and one whose train loss collapses over
+a long stretch of its first epoch (leaked targets), where memorization's
+search for the bottom of the drop spans a fifth of the run: a ``.min()`` per
+point there was quadratic (8.6 s of diagnosis at 800k points, now 0.35 s). ``diagnose`` (detectors + phases +
 causes) is timed on a fresh Run each time, so no cached facts carry over.
 
-Run: ``.venv/bin/python bench/detect_speed.py [points] [eval-heavy points]``.
+Run: ``.venv/bin/python bench/detect_speed.py [points] [eval-heavy points] [collapse points]``.
 Everything must stay roughly O(n) / O(n log n): doubling the points should
 about double the time.
 """
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 
 import numpy as np
 
@@ -46,22 +50,39 @@ def make_run(n: int, seed: int = 0, eval_every: int = 1000) -> Run:
     return run
 
 
+def make_collapse_run(n: int, seed: int = 0, eval_every: int = 100) -> Run:
+    """:func:`make_run` whose train loss collapses 3.6 -> ~0 over the first 40 % of a run half an epoch long.
+
+    Why this shape: memorization's fast-drop check looks for where such a
+    drop bottoms out, over windows as long as the drop itself (a fifth of the
+    run here); it is the path that was quadratic before ``_arrays.forward_min``
+    and that neither of the other shapes reaches.
+    """
+    run = make_run(n, seed, eval_every)
+    rng = np.random.default_rng(seed + 1)
+    t = np.arange(1, n + 1) / n
+    loss = 3.6 * np.exp(-20 * np.minimum(t, 0.4)) + np.abs(rng.normal(0, 0.0005, n))
+    run.history.set("train_loss", Series(run.history["train_loss"].steps, loss))
+    run.steps_per_epoch = 2 * n
+    return run
+
+
 def _time(fn, *args):  # type: ignore[no-untyped-def]
     t0 = time.perf_counter()
     out = fn(*args)
     return time.perf_counter() - t0, out
 
 
-def _case(title: str, n: int, eval_every: int) -> None:
+def _case(title: str, n: int, eval_every: int, make: Callable[..., Run] = make_run) -> None:
     from trainguard.diagnosis import diagnose
 
     rows = []
     for size in (n // 2, n):
-        run = make_run(size, eval_every=eval_every)
+        run = make(size, eval_every=eval_every)
         pts = run.history.total_points()
-        per = [(m.__name__.rsplit(".", 1)[-1], _time(m.detect, make_run(size, eval_every=eval_every))[0]) for m in modules()]
-        t_all, found = _time(run_all, make_run(size, eval_every=eval_every))
-        t_diag, _ = _time(diagnose, make_run(size, eval_every=eval_every))
+        per = [(m.__name__.rsplit(".", 1)[-1], _time(m.detect, make(size, eval_every=eval_every))[0]) for m in modules()]
+        t_all, found = _time(run_all, make(size, eval_every=eval_every))
+        t_diag, _ = _time(diagnose, make(size, eval_every=eval_every))
         rows.append((size, pts, len(run.history["eval_loss"]), t_all, t_diag, per, len(found)))
     print(f"\n{title}")
     print(f"{'train points':>12} {'eval points':>11} {'all points':>11} {'run_all s':>10} {'diagnose s':>11} {'findings':>9}")
@@ -76,8 +97,10 @@ def _case(title: str, n: int, eval_every: int) -> None:
 def main() -> None:
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000
     n_heavy = int(sys.argv[2]) if len(sys.argv) > 2 else 200_000
+    n_collapse = int(sys.argv[3]) if len(sys.argv) > 3 else 400_000
     _case("sparse eval: one per 1,000 steps", n, 1000)
     _case("eval-heavy: one eval per 10 steps", n_heavy, 10)
+    _case("train loss collapsing over a fifth of its first epoch: one eval per 100 steps", n_collapse, 100, make_collapse_run)
 
 
 if __name__ == "__main__":
