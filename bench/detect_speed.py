@@ -6,8 +6,9 @@ the 200 MB HF log of issue 14), where the per-eval-point work of the phases
 and the overfitting facts dominates, and one whose train loss collapses over
 a long stretch of its first epoch (leaked targets), where memorization's
 search for the bottom of the drop spans a fifth of the run: a ``.min()`` per
-point there was quadratic (8.6 s of diagnosis at 800k points, now 0.35 s). ``diagnose`` (detectors + phases +
-causes) is timed on a fresh Run each time, so no cached facts carry over.
+point there was quadratic (8.6 s of diagnosis at 800k points, now 0.35 s).
+``diagnose`` (detectors + phases + causes) is timed on a fresh Run each time,
+so no cached facts carry over.
 
 Run: ``.venv/bin/python bench/detect_speed.py [points] [eval-heavy points] [collapse points]``.
 Everything must stay roughly O(n) / O(n log n): doubling the points should
