@@ -1227,6 +1227,92 @@ fail:
     return NULL;
 }
 
+/* -- launcher and banner lines: every keyword's first lines in one pass ------------------ */
+
+PyDoc_STRVAR(lines_with_doc,
+"lines_with(buf, needles, limits) -> list of lists of (start, end)\n\n"
+"For each needle, its first ``limits[k]`` lines in ``buf`` as _hf_scan._lines_with finds them:\n"
+"a match, the line around it (from after the last \\n or \\r before it to the next \\n or the end),\n"
+"then the next match at or after that line's end. One pass over ``buf`` for all needles (at most 64,\n"
+"each non-empty) instead of one memmem pass each: the banner scan of an 8 MB head looks for 17.");
+
+static PyObject *lines_with(PyObject *self, PyObject *args) {
+    (void)self;
+    Py_buffer view;
+    PyObject *needles, *limits, *out = NULL;
+    if (!PyArg_ParseTuple(args, "y*O!O!:lines_with", &view, &PyTuple_Type, &needles, &PyTuple_Type, &limits)) return NULL;
+    Py_ssize_t k = PyTuple_GET_SIZE(needles);
+    const unsigned char *nd[64];
+    Py_ssize_t nl[64], lim[64], cnt[64], next_ok[64];
+    uint64_t table[256];
+    memset(table, 0, sizeof(table));
+    if (k > 64 || PyTuple_GET_SIZE(limits) != k) {
+        PyErr_SetString(PyExc_ValueError, "lines_with: at most 64 needles, one limit each");
+        goto fail;
+    }
+    Py_ssize_t todo = 0;
+    for (Py_ssize_t j = 0; j < k; j++) {
+        PyObject *s = PyTuple_GET_ITEM(needles, j);
+        if (!PyBytes_Check(s) || PyBytes_GET_SIZE(s) == 0) {
+            PyErr_SetString(PyExc_TypeError, "lines_with: needles must be non-empty bytes");
+            goto fail;
+        }
+        nd[j] = (const unsigned char *)PyBytes_AS_STRING(s);
+        nl[j] = PyBytes_GET_SIZE(s);
+        lim[j] = PyLong_AsSsize_t(PyTuple_GET_ITEM(limits, j));
+        if (lim[j] == -1 && PyErr_Occurred()) goto fail;
+        cnt[j] = 0;
+        next_ok[j] = 0;
+        if (lim[j] > 0) {
+            table[nd[j][0]] |= (uint64_t)1 << j;
+            todo++;
+        }
+    }
+    out = PyList_New(k);
+    if (!out) goto fail;
+    for (Py_ssize_t j = 0; j < k; j++) {
+        PyObject *l = PyList_New(0);
+        if (!l) goto fail;
+        PyList_SET_ITEM(out, j, l);
+    }
+    const unsigned char *b = (const unsigned char *)view.buf;
+    const Py_ssize_t n = view.len;
+    for (Py_ssize_t i = 0; i < n && todo > 0; i++) {
+        while (n - i >= 8 && !(table[b[i]] | table[b[i + 1]] | table[b[i + 2]] | table[b[i + 3]] | table[b[i + 4]] |
+                               table[b[i + 5]] | table[b[i + 6]] | table[b[i + 7]]))
+            i += 8; /* eight bytes that start no needle: one branch, not eight */
+        if (i >= n) break;
+        uint64_t m = table[b[i]];
+        while (m) {
+            int j = 0;
+            while (!(m & ((uint64_t)1 << j))) j++;
+            m &= m - 1;
+            if (i < next_ok[j] || n - i < nl[j] || memcmp(b + i, nd[j], (size_t)nl[j]) != 0) continue;
+            Py_ssize_t a = i;
+            while (a > 0 && b[a - 1] != '\n' && b[a - 1] != '\r') a--;
+            const unsigned char *e = memchr(b + i, '\n', (size_t)(n - i));
+            Py_ssize_t end = e ? e - b : n;
+            PyObject *t = Py_BuildValue("(nn)", a, end);
+            if (!t || PyList_Append(PyList_GET_ITEM(out, j), t) < 0) {
+                Py_XDECREF(t);
+                goto fail;
+            }
+            Py_DECREF(t);
+            next_ok[j] = end;
+            if (++cnt[j] == lim[j]) {
+                table[nd[j][0]] &= ~((uint64_t)1 << j);
+                todo--;
+            }
+        }
+    }
+    PyBuffer_Release(&view);
+    return out;
+fail:
+    Py_XDECREF(out);
+    PyBuffer_Release(&view);
+    return NULL;
+}
+
 /* -- substring search ------------------------------------------------------------------ */
 
 /* The first needle in [from, to) of hay: the C library's memmem where there is one, else memchr on the
@@ -1289,6 +1375,7 @@ static PyMethodDef methods[] = {
     {"hf_chunk", hf_chunk, METH_VARARGS, hf_chunk_doc},
     {"text_rows", text_rows, METH_VARARGS, text_rows_doc},
     {"find", find, METH_VARARGS, find_doc},
+    {"lines_with", lines_with, METH_VARARGS, lines_with_doc},
     {NULL, NULL, 0, NULL},
 };
 

@@ -494,3 +494,35 @@ def test_c_chunk_arguments() -> None:
         sp.hf_chunk(line, 0, 0, True, len(line), lambda name: (0, 9, False), kinds, 1)
     with pytest.raises(TypeError):
         sp.hf_chunk(line.decode(), 0, 0, True, len(line), lambda name: (0, 1, False), kinds, 1)
+
+
+# -- banner lines: _speedups.lines_with finds what _lines_with finds, for every keyword at once ----
+
+
+@needs_c
+def test_c_lines_with_equals_the_find_loop() -> None:
+    from trainguard.readers._hf_scan import _INFO_KEYS, _lines_with
+
+    rng = random.Random(20)
+    needles = (*_INFO_KEYS, b".py", b"o", b"oo", b"num")
+    pieces = (*needles, b"\n", b"\r", b"\r\n", b" ", b"x" * 40, b"orl", b"--n", b".p", b"py", b" 5%|##| 3/9 [00:01, 1.2it/s]", b"\xff")
+    for _ in range(3000):
+        text = b"".join(rng.choice(pieces) for _ in range(rng.randint(0, 60)))
+        limits = tuple(rng.choice((0, 1, 2, 4, 64)) for _ in needles)
+        buf = bytearray(text) if rng.random() < 0.5 else text
+        got = [[bytes(buf[a:b]) for a, b in spans] for spans in sp.lines_with(buf, needles, limits)]
+        want = [[bytes(x) for x in _lines_with(buf, kw, lim)] for kw, lim in zip(needles, limits, strict=True)]
+        assert got == want, (text, limits)
+    with pytest.raises(TypeError):
+        sp.lines_with(b"abc", (b"",), (1,))
+    with pytest.raises(ValueError):
+        sp.lines_with(b"abc", (b"a",) * 65, (1,) * 65)
+
+
+def test_banner_facts_alike_with_and_without_the_extension(monkeypatch: pytest.MonkeyPatch) -> None:
+    for log in _dict_logs():
+        head = bytearray(log.read_bytes()[: 8 << 20])
+        monkeypatch.setattr(_compiled, "speedups", None)
+        slow = _hf_scan.scan_info(head)
+        monkeypatch.setattr(_compiled, "speedups", sp)
+        assert _hf_scan.scan_info(head) == slow, log

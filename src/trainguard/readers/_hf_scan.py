@@ -347,11 +347,23 @@ def _lines_with(text: bytes | bytearray, needle: bytes, limit: int = 64):
         i = find_bytes(text, needle, b, n)
 
 
+def _all_lines(text: bytes | bytearray, needles: tuple[bytes, ...], limits: tuple[int, ...]) -> list[list[bytes]]:
+    """:func:`_lines_with` for each needle; with the extension, one pass over ``text`` for all of them (17 memmem passes cost 26 ms on an 8 MB head)."""
+    sp = _compiled.speedups
+    if sp is not None and hasattr(sp, "lines_with"):
+        return [[text[a:b] for a, b in spans] for spans in sp.lines_with(text, needles, limits)]
+    return [list(_lines_with(text, kw, lim)) for kw, lim in zip(needles, limits, strict=True)]
+
+
+_LINE_LIMITS = (4,) * len(_INFO_KEYS) + (64,)
+
+
 def scan_info(text: bytes | bytearray) -> dict[str, object]:
     """Launcher/banner facts in ``text``: GPU count, planned steps, batch, and the launch command."""
     out: dict[str, object] = {}
-    for kw in _INFO_KEYS:
-        for line in _lines_with(text, kw, 4):
+    *info_lines, py_lines = _all_lines(text, (*_INFO_KEYS, b".py"), _LINE_LIMITS)
+    for lines in info_lines:
+        for line in lines:
             for m in _INFO.finditer(line):
                 g = m.lastgroup
                 raw = m.group(g or 0)
@@ -360,7 +372,7 @@ def scan_info(text: bytes | bytearray) -> dict[str, object]:
                     out.setdefault("cuda_visible_devices", len(ids))
                 elif g:
                     out.setdefault(g, int(raw.replace(b",", b"")))
-    for line in _lines_with(text, b".py"):
+    for line in py_lines:
         m = _LAUNCH.search(line)
         if not m:
             continue
