@@ -139,3 +139,38 @@ def test_gzip_and_streams_without_readinto(bench_log: Path, tmp_path: Path) -> N
     parser = StreamParser()
     parser.feed_file(stream)  # type: ignore[arg-type]
     assert snapshot(parser.runs(name="train", source=str(bench_log))) == ref
+
+
+def _save_log() -> bytes:
+    lines = []
+    for i in range(1, 41):
+        lines.append(f"{{'loss': {2.0 / i:.4f}, 'grad_norm': 1.5, 'learning_rate': 5e-05, 'epoch': {i / 40:.3f}}}\n")
+        if i % 10 == 0:
+            lines.append(f"{{'eval_loss': {1.0 + 1 / i:.4f}, 'epoch': {i / 40:.3f}}}\n")
+            lines.append(f"[INFO|trainer.py:3984] >> Saving model checkpoint to out/run-7/checkpoint-{i * 50}\n")
+        lines.append(f"\r {i * 2}%|##| {i}/40 [00:0{i % 10}<00:10,  2.00it/s]")
+    return "".join(lines).encode()
+
+
+def test_a_save_line_cut_by_a_chunk_is_read_whole(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Cut inside 'checkpoint-2000', a save line once gave a checkpoint-200 that never existed; now every cut reads it whole."""
+    data = _save_log()
+
+    def saves(chunk: int) -> dict:
+        p = StreamParser()
+        for i in range(0, len(data), chunk):
+            p.feed_bytes(data[i : i + chunk])
+        p.feed_bytes(b"", final=True)
+        return dict(p._saves)
+
+    whole = saves(len(data) + 1)
+    assert sorted(whole) == [500, 1000, 1500, 2000]
+    for chunk in (*range(1, 130), 257, 1000, 4095):  # a line spans up to 90 chunks
+        assert saves(chunk) == whole, chunk  # steps, byte offsets and paths
+    p = tmp_path / "train.log"
+    p.write_bytes(data)
+    ref = read_all(p)[0].checkpoints
+    assert sorted(ref) == [500, 1000, 1500, 2000]
+    for chunk in (61, 97, 1000):  # the file path: reads into a reused buffer
+        monkeypatch.setattr(hf_stdout, "CHUNK", chunk)
+        assert read_all(p)[0].checkpoints == ref, chunk

@@ -52,6 +52,7 @@ _SKIP_KEYS = {"epoch", "step", "total_flos", "num_input_tokens_seen"}
 _EVAL_META = {"eval_runtime", "eval_samples_per_second", "eval_steps_per_second"}
 _SUMMARY_KEYS = {"train_runtime", "train_samples_per_second", "train_steps_per_second", "train_loss"}
 _SAVE = re.compile(rb"Saving model checkpoint to (\S*?checkpoint-(\d+))")
+_SAVE_SPAN = 4096  # longer than any save line: what is kept of one chunk to read a line cut at its end
 _SNIFF = re.compile(rb"\{'(?:loss|eval_loss|eval_[\w/]+|train_runtime|learning_rate|grad_norm)': '?[-\d.naif]")
 
 
@@ -94,6 +95,7 @@ class StreamParser:
         self._closed = False
         self._info_len = -1
         self._saves: dict[int, tuple[int, str]] = {}  # step -> (byte offset, path) of "Saving model checkpoint to"
+        self._save_tail = b""  # the bytes just before the carry, for a save line a chunk cut (_find_saves)
 
     # -- feeding -------------------------------------------------------------
     def feed(self, chunk: str) -> list[Point]:
@@ -118,9 +120,7 @@ class StreamParser:
 
     def _scan(self, buf: bytes | bytearray, n: int, final: bool) -> None:
         """Scan ``buf[:n]``: the carry from the last chunk, then the new bytes (``buf`` may be a reused read buffer)."""
-        if find_bytes(buf, b"checkpoint-", 0, n) >= 0:
-            for m in _SAVE.finditer(buf, 0, n):
-                self._saves.setdefault(int(m.group(2)), (self._offset + m.start(), m.group(1).decode("utf-8", "replace")))
+        self._find_saves(buf, n, final)
         sp = _compiled.speedups
         got = None
         if sp is not None and hasattr(sp, "hf_chunk"):  # scan, pairs and records in one C pass
@@ -130,6 +130,10 @@ class StreamParser:
             used, found = scan_found(buf, self._offset, final=final, start=self._ctx, end=n)
             skipped = found.skipped
         keep = max(0, used - _CONTEXT)  # a few bytes of context so the echo check can look back
+        if keep >= _SAVE_SPAN:
+            self._save_tail = bytes(buf[keep - _SAVE_SPAN : keep])
+        elif keep:  # a small chunk: what came before it still counts
+            self._save_tail = (self._save_tail + bytes(buf[:keep]))[-_SAVE_SPAN:]
         self._carry = bytes(buf[keep:n])
         self._ctx = used - keep
         self._offset += keep
@@ -143,6 +147,30 @@ class StreamParser:
             if len(self._head) != self._info_len:
                 self.info = scan_info(self._head)  # the bytearray itself: no 8 MB copy
                 self._info_len = len(self._head)
+
+    def _find_saves(self, buf: bytes | bytearray, n: int, final: bool) -> None:
+        """Record the "Saving model checkpoint to .../checkpoint-N" lines of ``buf[:n]``, wherever a chunk cuts them.
+
+        A line cut at the end of the bytes so far (``checkpoint-50|0``) is left
+        for the next call: taken then, it would name a checkpoint that does not
+        exist. The next call reads it whole, from the carry or from the tail of
+        this buffer kept in front of the next one (``_save_tail``).
+        """
+        tail = self._save_tail
+        if tail:  # the lines that begin before this buffer and end in it
+            joined = tail + bytes(buf[: min(n, _SAVE_SPAN)])
+            t, whole = len(tail), final and n <= _SAVE_SPAN
+            if b"checkpoint-" in joined:
+                for m in _SAVE.finditer(joined):
+                    if m.start() < t < m.end() and (m.end() < len(joined) or whole):
+                        self._add_save(m, self._offset - t)
+        if find_bytes(buf, b"checkpoint-", 0, n) >= 0:
+            for m in _SAVE.finditer(buf, 0, n):
+                if m.end() < n or final:
+                    self._add_save(m, self._offset)
+
+    def _add_save(self, m: re.Match, base: int) -> None:
+        self._saves.setdefault(int(m.group(2)), (base + m.start(), bytes(m.group(1)).decode("utf-8", "replace")))
 
     def feed_file(self, f: BinaryIO) -> None:
         """Feed a whole binary stream through one reused buffer (file reads straight into it).
