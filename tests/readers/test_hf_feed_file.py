@@ -165,7 +165,7 @@ def test_a_save_line_cut_by_a_chunk_is_read_whole(tmp_path: Path, monkeypatch: p
 
     whole = saves(len(data) + 1)
     assert sorted(whole) == [500, 1000, 1500, 2000]
-    for chunk in (*range(1, 130), 257, 1000, 4095):  # a line spans up to 90 chunks
+    for chunk in (1, 2, 3, *range(5, 130, 3), 257, 1000, 4095):  # a line spans up to 90 chunks; each is cut everywhere
         assert saves(chunk) == whole, chunk  # steps, byte offsets and paths
     p = tmp_path / "train.log"
     p.write_bytes(data)

@@ -457,7 +457,7 @@ def _plain_log(rng: random.Random) -> bytes:
 def test_c_chunk_equals_scan_and_ingest(monkeypatch: pytest.MonkeyPatch) -> None:
     rng = random.Random(19)
     plain_taken = 0
-    for k in range(600):
+    for k in range(300):
         data = _plain_log(rng) if k % 2 else _random_log(rng)
         for chunk in (rng.randint(1, 200), rng.randint(200, 5000), len(data) + 1):
             ref = _parser_state(data, chunk, _WithoutChunk(), monkeypatch)
@@ -465,7 +465,7 @@ def test_c_chunk_equals_scan_and_ingest(monkeypatch: pytest.MonkeyPatch) -> None
         if k % 2:
             got = sp.hf_chunk(data, 0, 0, True, len(data), lambda name: (0, 2, False), b"\x04\x03\x00\x01\x02", 1)[4]
             plain_taken += got is not None
-    assert plain_taken > 150, plain_taken  # the one-pass path, not only its fallback, was compared
+    assert plain_taken > 75, plain_taken  # the one-pass path, not only its fallback, was compared
 
 
 @needs_c
