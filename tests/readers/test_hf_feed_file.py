@@ -17,6 +17,7 @@ import gzip
 import importlib.util
 import io
 import random
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -95,17 +96,22 @@ def test_a_bench_log_over_several_reads(bench_log: Path, monkeypatch: pytest.Mon
     assert _outcome(bench_log) == whole
 
 
-def test_a_carry_longer_than_the_slack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A dict line cut at a read's end, longer than the room kept for it: the buffer grows, nothing is lost."""
-    long_key = "eval_" + "x" * 300
+def _trainer_log(every_tenth: Callable[[int], str]) -> bytes:
+    """A 40-step HF Trainer stdout log: a train dict and a tqdm redraw per step, ``every_tenth(step)`` after steps 10, 20, 30, 40."""
     lines = []
     for i in range(1, 41):
         lines.append(f"{{'loss': {2.0 / i:.4f}, 'grad_norm': 1.5, 'learning_rate': 5e-05, 'epoch': {i / 40:.3f}}}\n")
         if i % 10 == 0:
-            lines.append(f"{{'eval_loss': {1.0 + 1 / i:.4f}, '{long_key}': 1.0, 'epoch': {i / 40:.3f}}}\n")
+            lines.append(every_tenth(i))
         lines.append(f"\r {i * 2}%|##| {i}/40 [00:0{i % 10}<00:10,  2.00it/s]")
+    return "".join(lines).encode()
+
+
+def test_a_carry_longer_than_the_slack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A dict line cut at a read's end, longer than the room kept for it: the buffer grows, nothing is lost."""
+    long_key = "eval_" + "x" * 300
     p = tmp_path / "train.log"
-    p.write_text("".join(lines))
+    p.write_bytes(_trainer_log(lambda i: f"{{'eval_loss': {1.0 + 1 / i:.4f}, '{long_key}': 1.0, 'epoch': {i / 40:.3f}}}\n"))
     ref = _outcome(p)
     assert not isinstance(ref, tuple) and _points(ref[0], "eval_loss") == 4
     monkeypatch.setattr(hf_stdout, "_SLACK", 8)
@@ -142,14 +148,8 @@ def test_gzip_and_streams_without_readinto(bench_log: Path, tmp_path: Path) -> N
 
 
 def _save_log() -> bytes:
-    lines = []
-    for i in range(1, 41):
-        lines.append(f"{{'loss': {2.0 / i:.4f}, 'grad_norm': 1.5, 'learning_rate': 5e-05, 'epoch': {i / 40:.3f}}}\n")
-        if i % 10 == 0:
-            lines.append(f"{{'eval_loss': {1.0 + 1 / i:.4f}, 'epoch': {i / 40:.3f}}}\n")
-            lines.append(f"[INFO|trainer.py:3984] >> Saving model checkpoint to out/run-7/checkpoint-{i * 50}\n")
-        lines.append(f"\r {i * 2}%|##| {i}/40 [00:0{i % 10}<00:10,  2.00it/s]")
-    return "".join(lines).encode()
+    return _trainer_log(lambda i: f"{{'eval_loss': {1.0 + 1 / i:.4f}, 'epoch': {i / 40:.3f}}}\n"
+                                  f"[INFO|trainer.py:3984] >> Saving model checkpoint to out/run-7/checkpoint-{i * 50}\n")
 
 
 def test_a_save_line_cut_by_a_chunk_is_read_whole(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
