@@ -177,7 +177,26 @@ TG_NOINLINE int parse_special(const unsigned char **pp, const unsigned char *sta
  * token is not in that grammar (underscores, hex, unicode digits: those go
  * to the Python path, which reads them as float() does).
  */
+#define TG_DEFERRED 2
+
+/* In defer mode (a thread that holds no GIL), a number only Python's parser can read exactly is left to
+ * it: TG_DEFERRED, *pp past the token, when its value is surely finite (|value| < 10^300), else -1 (the
+ * caller's Python path decides). PyOS_string_to_double needs the GIL: its big-number pool is not
+ * thread-safe. */
+TG_INLINE int slow_or_defer(const unsigned char *start, const unsigned char *p, double *out, int defer, Py_ssize_t nd,
+                            long long exp10) {
+    if (!defer) return slow_parse(start, p, out);
+    *out = tg_nan;
+    return nd + exp10 <= 300 ? TG_DEFERRED : -1;
+}
+
+TG_INLINE int number_at(const unsigned char **pp, const unsigned char *end, double *out, int defer);
+
 TG_INLINE int parse_number(const unsigned char **pp, const unsigned char *end, double *out) {
+    return number_at(pp, end, out, 0);
+}
+
+TG_INLINE int number_at(const unsigned char **pp, const unsigned char *end, double *out, int defer) {
     const unsigned char *start = *pp, *p = *pp;
     int neg = 0;
     if (p < end && (*p == '+' || *p == '-')) {
@@ -195,6 +214,7 @@ TG_INLINE int parse_number(const unsigned char **pp, const unsigned char *end, d
         nd += p - frac;
         exp10 = -(long long)(p - frac);
     } else if (nd == 0 && p < end && ((*p | 0x20) == 'n' || (*p | 0x20) == 'i')) {
+        if (defer) return -1;
         return parse_special(pp, start, p, end, out);
     }
     if (nd == 0) return -1; /* ".", "-", "+.": no digit */
@@ -230,7 +250,7 @@ TG_INLINE int parse_number(const unsigned char **pp, const unsigned char *end, d
             } else if (exp10 > 22 && exp10 <= 22 + 15 && m <= TG_2POW53 / UPOW10[exp10 - 22]) {
                 v = (double)(m * UPOW10[exp10 - 22]) * 1e22; /* m * 10^k is still exact: one rounding */
             } else {
-                return slow_parse(start, p, out);
+                return slow_or_defer(start, p, out, defer, nd, exp10);
             }
             *out = neg ? -v : v;
             return 0;
@@ -239,7 +259,7 @@ TG_INLINE int parse_number(const unsigned char **pp, const unsigned char *end, d
 #else
     (void)neg;
 #endif
-    return slow_parse(start, p, out);
+    return slow_or_defer(start, p, out, defer, nd, exp10);
 }
 
 static inline int is_blank(unsigned char c, unsigned char delim) {
@@ -558,28 +578,64 @@ static int echo_before(const unsigned char *b, Py_ssize_t i) {
 static inline int clean_before(unsigned char c) { return c == '\r' || c == '\n' || c == ']' || c == 'A' || c == ':'; }
 
 /* A growable array of 8-byte items (int64 or double) on the C heap: the scan and pair cores below
- * never touch Python objects, so each entry point decides what to build from their results. */
+ * never touch Python objects, so each entry point decides what to build from their results.
+ * `mapped` ones (the prefetch's) live in their own memory mappings instead: freeing a big block that
+ * malloc mapped makes glibc raise its mapping threshold, and the columns allocated after it then stay
+ * on a heap that does not shrink (a 1 GB log peaked 5 MB higher). */
 typedef struct {
     char *p;
     Py_ssize_t n, cap; /* items */
+    int mapped;
 } tg_vec;
 
-static int vec_push(tg_vec *v, const void *item) {
-    if (v->n == v->cap) {
-        Py_ssize_t cap = v->cap ? v->cap * 2 : 256;
-        if (cap > PY_SSIZE_T_MAX / 16) return -1;
-        char *q = PyMem_Realloc(v->p, (size_t)cap * 8);
-        if (!q) return -1;
+#if defined(__unix__) || defined(__APPLE__)
+#include <sys/mman.h>
+#define TG_MMAP 1
+static size_t map_bytes(Py_ssize_t items) {
+    size_t page = 1 << 16; /* a multiple of every page size in use */
+    return ((size_t)items * 8 + page - 1) / page * page;
+}
+#else
+#define TG_MMAP 0
+#endif
+
+static int vec_grow(tg_vec *v) {
+    Py_ssize_t cap = v->cap ? v->cap * 2 : 256;
+    if (cap > PY_SSIZE_T_MAX / 16) return -1;
+#if TG_MMAP
+    if (v->mapped) {
+        void *q = mmap(NULL, map_bytes(cap), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (q == MAP_FAILED) return -1;
+        if (v->p) {
+            memcpy(q, v->p, (size_t)v->n * 8);
+            munmap(v->p, map_bytes(v->cap));
+        }
         v->p = q;
         v->cap = cap;
+        return 0;
     }
+#endif
+    char *q = PyMem_RawRealloc(v->p, (size_t)cap * 8); /* Raw: the prefetch thread holds no GIL */
+    if (!q) return -1;
+    v->p = q;
+    v->cap = cap;
+    return 0;
+}
+
+static inline int vec_push(tg_vec *v, const void *item) {
+    if (v->n == v->cap && vec_grow(v) < 0) return -1;
     memcpy(v->p + v->n * 8, item, 8);
     v->n++;
     return 0;
 }
 
 static void vec_free(tg_vec *v) {
-    PyMem_Free(v->p);
+#if TG_MMAP
+    if (v->mapped) {
+        if (v->p) munmap(v->p, map_bytes(v->cap));
+    } else
+#endif
+        PyMem_RawFree(v->p);
     v->p = NULL;
     v->n = v->cap = 0;
 }
@@ -775,8 +831,43 @@ static int json_number(const unsigned char **pp, const unsigned char *end, int *
  * not in the plain shape (the Python parsers decide it), -1 when out of memory. The shape, and the
  * numbers, are _hf_bodies._parse_json's: ``'key': number`` or ``'key': 'number'`` joined by ", ".
  */
+/* Numbers parse_plain left to Python's parser (defer mode, no GIL): per number, its pair's index in
+ * `va` and its token, at `off` in `tok`. */
+typedef struct {
+    tg_vec at; /* three int64 per number: pair index, token offset, token length */
+    char *tok;
+    Py_ssize_t tn, tcap;
+} tg_defer;
+
+static int defer_push(tg_defer *df, Py_ssize_t pair, const unsigned char *t, Py_ssize_t len) {
+    if (df->tn + len > df->tcap) {
+        Py_ssize_t cap = df->tcap ? df->tcap * 2 : 4096;
+        while (cap < df->tn + len) cap *= 2;
+        char *q = PyMem_RawRealloc(df->tok, (size_t)cap);
+        if (!q) return -1;
+        df->tok = q;
+        df->tcap = cap;
+    }
+    memcpy(df->tok + df->tn, t, (size_t)len);
+    int64_t r[3] = {pair, df->tn, len};
+    df->tn += len;
+    for (int k = 0; k < 3; k++)
+        if (vec_push(&df->at, &r[k]) < 0) return -1;
+    return 0;
+}
+
+static void defer_free(tg_defer *df) {
+    vec_free(&df->at);
+    PyMem_RawFree(df->tok);
+    df->tok = NULL;
+    df->tn = df->tcap = 0;
+}
+
+/* `df` NULL: every number is read here (with the GIL). Otherwise (no GIL) the numbers only Python's
+ * parser reads exactly are appended as NaN and listed in `df`, for the caller to read once it holds
+ * the GIL. */
 static int parse_plain(const unsigned char *p, const unsigned char *end, Py_ssize_t d, tg_keys *kt, tg_vec *di,
-                       tg_vec *ki, tg_vec *va) {
+                       tg_vec *ki, tg_vec *va, tg_defer *df) {
     if (p == end) return 1;
     for (int pos = 0;; pos++) {
         if (*p != '\'') return 1;
@@ -811,8 +902,10 @@ static int parse_plain(const unsigned char *p, const unsigned char *end, Py_ssiz
             v = (double)(neg ? -x : x);
         } else {
             const unsigned char *q = t;
-            if (parse_number(&q, tend, &v) != 0 || q != tend) return 1;
-            if (v - v != 0) return 1; /* inf: orjson refuses it, the byte parser decides */
+            int r = number_at(&q, tend, &v, df != NULL);
+            if ((r != 0 && r != TG_DEFERRED) || q != tend) return 1;
+            if (r == 0 && v - v != 0) return 1; /* inf: orjson refuses it, the byte parser decides */
+            if (r == TG_DEFERRED && defer_push(df, va->n, t, tend - t) < 0) return -1;
         }
         Py_ssize_t id = -1;
         Py_ssize_t g = pos < 64 ? kt->guess[pos] : -1;
@@ -845,7 +938,7 @@ static int parse_plain(const unsigned char *p, const unsigned char *end, Py_ssiz
 }
 
 static tg_keys *keys_new(void) {
-    tg_keys *kt = PyMem_Malloc(sizeof(tg_keys));
+    tg_keys *kt = PyMem_RawMalloc(sizeof(tg_keys));
     if (!kt) return NULL;
     kt->n = 0;
     for (int g = 0; g < 64; g++) kt->guess[g] = -1;
@@ -900,7 +993,7 @@ static PyObject *hf_pairs(PyObject *self, PyObject *arg) {
         } else {
             goto none;
         }
-        int r = parse_plain(p, end, d, kt, &di, &ki, &va);
+        int r = parse_plain(p, end, d, kt, &di, &ki, &va, NULL);
         if (r < 0) {
             PyErr_NoMemory();
             goto done;
@@ -916,7 +1009,7 @@ none:
     res = Py_None;
     Py_INCREF(res);
 done:
-    PyMem_Free(kt);
+    PyMem_RawFree(kt);
     vec_free(&di);
     vec_free(&ki);
     vec_free(&va);
@@ -977,7 +1070,7 @@ static PyObject *hf_chunk(PyObject *self, PyObject *args) {
             plain = 0; /* a count past int64: the regex reads it, on the Python path */
             break;
         }
-        int x = parse_plain(b + r[4 * d] + 1, b + r[4 * d + 1], d, kt, &di, &ki, &va);
+        int x = parse_plain(b + r[4 * d] + 1, b + r[4 * d + 1], d, kt, &di, &ki, &va, NULL);
         if (x < 0) goto nomem;
         if (x > 0) plain = 0;
     }
@@ -1076,7 +1169,7 @@ nomem:
     PyErr_NoMemory();
 done:
     Py_XDECREF(summaries);
-    PyMem_Free(kt);
+    PyMem_RawFree(kt);
     PyMem_Free(gid);
     PyMem_Free(prio);
     PyMem_Free(skip);
@@ -1367,6 +1460,461 @@ static PyObject *find(PyObject *self, PyObject *args) {
     return PyLong_FromSsize_t(r);
 }
 
+/* -- HF Trainer stdout: a big log read on another core while Python is still importing -------- */
+
+#if defined(__unix__) || defined(__APPLE__)
+#define TG_PREFETCH 1
+#include <errno.h>
+#include <unistd.h>
+
+/*
+ * Why: `trainguard analyze big.log` spends its first ~0.15 s importing numpy and the diagnosis, on
+ * one core, before the reader reads a byte; reading a 200 MB log takes about as long again. This
+ * object starts a thread that needs no GIL (no Python object, raw allocators, the numbers only
+ * Python's parser reads exactly left for later), so the reading runs on the other core meanwhile.
+ * The thread does what StreamParser.feed_file and hf_chunk would do to each chunk, with the same
+ * chunking rules: scan, plain pairs, the offsets of checkpoint saves. It stops at the first chunk
+ * that is not plain (the Python parsers decide those), when told to, or at its memory budget, and
+ * leaves a state (offset, context, carry) from which the Python parser goes on as if it had read
+ * those bytes itself.
+ */
+typedef struct {
+    PyObject_HEAD
+    int fd; /* owned until the thread ends */
+    Py_ssize_t chunk, context, limit, budget;
+    unsigned char save_head[64];
+    Py_ssize_t save_n;
+    PyThread_type_lock done; /* held while the thread runs */
+    int started, joined, stop;
+    /* the results, file-wide */
+    tg_vec rows;                 /* three int64 per dict: absolute offset of "{", bar n, bar total */
+    tg_vec di, ki, va;           /* pairs: dict index, key id (file-wide), value */
+    tg_defer df;                 /* values left for Python's parser */
+    tg_vec saves;                /* absolute offsets of save_head */
+    char names[TG_MAX_KEYS][TG_KEY_W];
+    Py_ssize_t name_n[TG_MAX_KEYS], nkeys;
+    Py_ssize_t ndicts, skipped, offset, ctx, read_to;
+    tg_vec bufv;        /* the read buffer (mapped); bytes 0..pending are the carry the Python parser starts from */
+    unsigned char *buf; /* bufv.p */
+    Py_ssize_t pending;
+    const char *why; /* why the thread stopped, for tests and --debug */
+} tg_prefetch;
+
+static int pf_stopped(tg_prefetch *pf) {
+#if defined(__GNUC__)
+    return __atomic_load_n(&pf->stop, __ATOMIC_ACQUIRE);
+#else
+    return *(volatile int *)&pf->stop;
+#endif
+}
+
+static Py_ssize_t pf_bytes(const tg_prefetch *pf) {
+    return 8 * (pf->rows.n + pf->di.n + pf->ki.n + pf->va.n + pf->df.at.n + pf->saves.n) + pf->df.tn;
+}
+
+/* The file-wide id of key `j` of the chunk's table; -1 when the table is full. */
+static Py_ssize_t pf_key(tg_prefetch *pf, const tg_key *k) {
+    for (Py_ssize_t g = 0; g < pf->nkeys; g++)
+        if (pf->name_n[g] == k->n && memcmp(pf->names[g], k->p, (size_t)k->n) == 0) return g;
+    if (pf->nkeys == TG_MAX_KEYS) return -1;
+    memcpy(pf->names[pf->nkeys], k->p, (size_t)k->n);
+    pf->name_n[pf->nkeys] = k->n;
+    return pf->nkeys++;
+}
+
+/* The save_head occurrences that start in [from, n) of buf (absolute base `abs`), after `last`. */
+static int pf_saves(tg_prefetch *pf, const unsigned char *b, Py_ssize_t from, Py_ssize_t n, int64_t abs) {
+    Py_ssize_t i = from;
+    while ((i = find_bytes(b, i, n, pf->save_head, pf->save_n)) >= 0) {
+        int64_t at = abs + i, last = pf->saves.n ? ((int64_t *)pf->saves.p)[pf->saves.n - 1] : -1;
+        if (at > last && vec_push(&pf->saves, &at) < 0) return -1;
+        i++;
+    }
+    return 0;
+}
+
+/* One chunk, buf[0:n] from pf->ctx: 1 committed, 0 not plain (nothing kept), -1 out of memory. */
+static int pf_chunk(tg_prefetch *pf, tg_keys *kt, Py_ssize_t n, Py_ssize_t *used) {
+    const unsigned char *b = pf->buf;
+    tg_vec rows = {0};
+    Py_ssize_t skipped, n_di = pf->di.n, n_df = pf->df.at.n, n_tok = pf->df.tn, n_rows = pf->rows.n;
+    if (scan_rows(b, n, pf->ctx, 0, &rows, used, &skipped) < 0) goto nomem;
+    Py_ssize_t m = rows.n / 4;
+    const int64_t *r = (const int64_t *)rows.p;
+    kt->n = 0;
+    for (int g = 0; g < 64; g++) kt->guess[g] = -1;
+    for (Py_ssize_t d = 0; d < m; d++) {
+        if (r[4 * d + 2] == -2) goto not_plain; /* a bar count past int64: the regex reads it */
+        int x = parse_plain(b + r[4 * d] + 1, b + r[4 * d + 1], pf->ndicts + d, kt, &pf->di, &pf->ki, &pf->va, &pf->df);
+        if (x < 0) goto nomem;
+        if (x > 0) goto not_plain;
+    }
+    Py_ssize_t gid[TG_MAX_KEYS];
+    for (Py_ssize_t j = 0; j < kt->n; j++)
+        if ((gid[j] = pf_key(pf, &kt->keys[j])) < 0) goto not_plain;
+    int64_t *k = (int64_t *)pf->ki.p;
+    for (Py_ssize_t q = n_di; q < pf->ki.n; q++) k[q] = gid[k[q]];
+    for (Py_ssize_t d = 0; d < m; d++) {
+        int64_t row[3] = {r[4 * d] + pf->offset, r[4 * d + 2], r[4 * d + 3]};
+        for (int c = 0; c < 3; c++)
+            if (vec_push(&pf->rows, &row[c]) < 0) goto nomem;
+    }
+    pf->ndicts += m;
+    pf->skipped += skipped;
+    vec_free(&rows);
+    return 1;
+not_plain:
+    pf->di.n = pf->ki.n = pf->va.n = n_di;
+    pf->df.at.n = n_df;
+    pf->df.tn = n_tok;
+    vec_free(&rows);
+    return 0;
+nomem:
+    pf->rows.n = n_rows;
+    pf->di.n = pf->ki.n = pf->va.n = n_di;
+    pf->df.at.n = n_df;
+    pf->df.tn = n_tok;
+    vec_free(&rows);
+    return -1;
+}
+
+/* The thread: chunks as StreamParser.feed_file reads them, until the end, a stop, or a chunk it leaves. */
+static void pf_run(void *arg) {
+    tg_prefetch *pf = arg;
+    tg_keys *kt = keys_new();
+    unsigned char tail[64], tmp[128];
+    Py_ssize_t tl = 0, c = 0, w = pf->save_n - 1;
+    if (!kt) {
+        pf->why = "out of memory";
+        goto end;
+    }
+    for (;;) {
+        if (pf_stopped(pf)) {
+            pf->why = "stopped";
+            break;
+        }
+        if (pf_bytes(pf) > pf->budget) {
+            pf->why = "memory budget";
+            break;
+        }
+        Py_ssize_t want = pf->chunk;
+        if (pf->limit >= 0 && pf->limit - pf->read_to < want) want = pf->limit - pf->read_to;
+        if (want <= 0) {
+            pf->why = "limit";
+            break;
+        }
+        while (pf->bufv.cap * 8 < c + want) {
+            pf->bufv.n = (c + 7) / 8; /* what the growth copies */
+            if (vec_grow(&pf->bufv) < 0) break;
+        }
+        pf->buf = (unsigned char *)pf->bufv.p;
+        if (pf->bufv.cap * 8 < c + want) {
+            pf->why = "out of memory";
+            break;
+        }
+        Py_ssize_t got = 0;
+        int failed = 0;
+        while (got < want) {
+            ssize_t k = read(pf->fd, pf->buf + c + got, (size_t)(want - got));
+            if (k < 0 && errno == EINTR) continue;
+            if (k < 0) failed = 1;
+            if (k <= 0) break;
+            got += k;
+        }
+        Py_ssize_t n = c + got;
+        pf->read_to += got;
+        pf->pending = n; /* until the chunk is taken, all of it is left to the Python parser */
+        if (failed) { /* the Python parser reads on and reports it */
+            pf->why = "read error";
+            break;
+        }
+        if (!got) {
+            pf->why = "end of file";
+            break;
+        }
+        Py_ssize_t nsaves = pf->saves.n;
+        if (tl) { /* a save line cut by the last buffer's end */
+            Py_ssize_t h = n < w ? n : w;
+            memcpy(tmp, tail, (size_t)tl);
+            memcpy(tmp + tl, pf->buf, (size_t)h);
+            if (pf_saves(pf, tmp, 0, tl + h, pf->offset - tl) < 0) goto nomem;
+        }
+        if (pf_saves(pf, pf->buf, 0, n, pf->offset) < 0) goto nomem;
+        Py_ssize_t used;
+        int x = pf_chunk(pf, kt, n, &used);
+        if (x <= 0) {
+            pf->saves.n = nsaves;
+            pf->why = x < 0 ? "out of memory" : "a chunk the Python parsers read";
+            break;
+        }
+        Py_ssize_t keep = used - pf->context;
+        if (keep < 0) keep = 0;
+        if (keep >= w) { /* the bytes just before the next buffer */
+            memcpy(tail, pf->buf + keep - w, (size_t)w);
+            tl = w;
+        } else if (keep) {
+            memcpy(tmp, tail, (size_t)tl);
+            memcpy(tmp + tl, pf->buf, (size_t)keep);
+            Py_ssize_t t = tl + keep, from = t > w ? t - w : 0;
+            memcpy(tail, tmp + from, (size_t)(t - from));
+            tl = t - from;
+        }
+        memmove(pf->buf, pf->buf + keep, (size_t)(n - keep));
+        c = n - keep;
+        pf->ctx = used - keep;
+        pf->offset += keep;
+        pf->pending = c;
+        continue;
+    nomem:
+        pf->saves.n = nsaves;
+        pf->why = "out of memory";
+        break;
+    }
+end:
+    PyMem_RawFree(kt);
+    close(pf->fd);
+    pf->fd = -1;
+    PyThread_release_lock(pf->done);
+}
+
+/* Wait for the thread to end: after its current chunk when `stop`, else wherever it stops by itself. */
+static void pf_join(tg_prefetch *pf, int stop) {
+    if (!pf->started || pf->joined) return;
+    if (stop) {
+#if defined(__GNUC__)
+        __atomic_store_n(&pf->stop, 1, __ATOMIC_RELEASE);
+#else
+        *(volatile int *)&pf->stop = 1;
+#endif
+    }
+    Py_BEGIN_ALLOW_THREADS
+    PyThread_acquire_lock(pf->done, WAIT_LOCK);
+    Py_END_ALLOW_THREADS
+    PyThread_release_lock(pf->done);
+    pf->joined = 1;
+}
+
+static void pf_free(tg_prefetch *pf) {
+    vec_free(&pf->rows);
+    vec_free(&pf->di);
+    vec_free(&pf->ki);
+    vec_free(&pf->va);
+    vec_free(&pf->saves);
+    defer_free(&pf->df);
+    vec_free(&pf->bufv);
+    pf->buf = NULL;
+    pf->pending = 0;
+}
+
+static void pf_dealloc(tg_prefetch *pf) {
+    pf_join(pf, 1);
+    if (pf->fd >= 0) close(pf->fd); /* never started */
+    pf_free(pf);
+    if (pf->done) PyThread_free_lock(pf->done);
+    Py_TYPE(pf)->tp_free((PyObject *)pf);
+}
+
+static PyObject *pf_new(PyTypeObject *type, PyObject *args, PyObject *kwds) {
+    static char *kw[] = {"fd", "chunk", "context", "save_head", "limit", "budget", NULL};
+    int fd;
+    Py_ssize_t chunk, context, limit = -1, budget = 64 << 20;
+    Py_buffer head;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "inny*|nn:HFPrefetch", kw, &fd, &chunk, &context, &head, &limit, &budget))
+        return NULL;
+    if (fd < 0 || chunk <= 0 || context < 0 || head.len < 1 || head.len >= 64) {
+        PyBuffer_Release(&head);
+        PyErr_SetString(PyExc_ValueError, "HFPrefetch: fd >= 0, chunk > 0, context >= 0 and a save_head of 1..63 bytes");
+        return NULL;
+    }
+    tg_prefetch *pf = (tg_prefetch *)type->tp_alloc(type, 0);
+    if (!pf) {
+        PyBuffer_Release(&head);
+        return NULL;
+    }
+    pf->fd = -1;
+    pf->rows.mapped = pf->di.mapped = pf->ki.mapped = pf->va.mapped = pf->saves.mapped = pf->df.at.mapped = pf->bufv.mapped = 1;
+    memcpy(pf->save_head, head.buf, (size_t)head.len);
+    pf->save_n = head.len;
+    PyBuffer_Release(&head);
+    pf->chunk = chunk;
+    pf->context = context;
+    pf->limit = limit;
+    pf->budget = budget;
+    pf->why = "running";
+    pf->done = PyThread_allocate_lock();
+    if (!pf->done) {
+        Py_DECREF(pf);
+        return PyErr_NoMemory();
+    }
+    int dup_fd = dup(fd); /* the caller keeps its own: the thread closes this one when it ends */
+    if (dup_fd < 0) {
+        Py_DECREF(pf);
+        return PyErr_SetFromErrno(PyExc_OSError);
+    }
+    pf->fd = dup_fd;
+    PyThread_acquire_lock(pf->done, WAIT_LOCK);
+    if (PyThread_start_new_thread(pf_run, pf) == PYTHREAD_INVALID_THREAD_ID) {
+        PyThread_release_lock(pf->done);
+        Py_DECREF(pf);
+        PyErr_SetString(PyExc_RuntimeError, "HFPrefetch: cannot start a thread");
+        return NULL;
+    }
+    pf->started = 1;
+    return (PyObject *)pf;
+}
+
+PyDoc_STRVAR(pf_take_doc,
+"take(*, wait=False) -> (rows, dict_idx, key_id, value, keys, skipped, saves, offset, ctx, pending, read_to, why) | None\n\n"
+"Stop the thread after its current chunk (with ``wait``, let it run until it stops by itself) and\n"
+"hand over what it read: per dict in file order, three\n"
+"int64 (absolute offset of \"{\", bar n, bar total) in ``rows``; the pairs (int32 dict index, int32 key\n"
+"id into ``keys``, float64 value: _hf_bodies.Pairs of every dict); the scan's ``skipped`` count; the\n"
+"int64 offsets of ``save_head`` in ``saves`` (the Python regex reads each line: the thread cannot);\n"
+"and the state to go on from: ``offset`` of ``pending`` (the carry, bytes), its first ``ctx``\n"
+"bytes already scanned, and ``read_to`` (= offset + len(pending)), where the file's reading goes on.\n"
+"``why`` says why the thread stopped. None once taken, or when a number cannot be read.");
+
+/* What take() hands over: a vector's own memory behind the buffer protocol (numpy.frombuffer wraps it,
+ * nothing is copied), unmapped when the last view goes. */
+typedef struct {
+    PyObject_HEAD
+    tg_vec v;
+    Py_ssize_t len; /* bytes */
+} tg_block;
+
+static int block_getbuffer(tg_block *b, Py_buffer *view, int flags) {
+    return PyBuffer_FillInfo(view, (PyObject *)b, b->v.p, b->len, 1, flags);
+}
+
+static void block_dealloc(tg_block *b) {
+    vec_free(&b->v);
+    Py_TYPE(b)->tp_free((PyObject *)b);
+}
+
+static PyBufferProcs block_as_buffer = {(getbufferproc)block_getbuffer, NULL};
+
+static PyTypeObject BlockType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "trainguard._speedups.Block",
+    .tp_basicsize = sizeof(tg_block),
+    .tp_dealloc = (destructor)block_dealloc,
+    .tp_as_buffer = &block_as_buffer,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "Read-only bytes of an HFPrefetch result (the buffer protocol only).",
+};
+
+/* `v` as a Block (its memory moves into it; `v` is left empty), its items narrowed in place to int32
+ * when `narrow` (dict indexes and key ids: half the bytes for the bulk of the result). Empty: b"". */
+static PyObject *block_of(tg_vec *v, int narrow) {
+    if (v->n == 0) {
+        vec_free(v);
+        return PyBytes_FromStringAndSize(NULL, 0);
+    }
+    Py_ssize_t len = v->n * 8;
+    if (narrow) { /* o[i] overwrites bytes of p[i / 2], read already */
+        const int64_t *p = (const int64_t *)v->p;
+        int32_t *o = (int32_t *)v->p;
+        for (Py_ssize_t i = 0; i < v->n; i++) {
+            if (p[i] < 0 || p[i] > INT32_MAX) {
+                PyErr_SetString(PyExc_OverflowError, "HFPrefetch: an index past int32");
+                return NULL;
+            }
+            o[i] = (int32_t)p[i];
+        }
+        len = v->n * 4;
+    }
+    tg_block *b = PyObject_New(tg_block, &BlockType);
+    if (!b) return NULL;
+    b->v = *v;
+    b->len = len;
+    v->p = NULL;
+    v->n = v->cap = 0;
+    return (PyObject *)b;
+}
+
+static PyObject *pf_take(tg_prefetch *pf, PyObject *args, PyObject *kwds) {
+    static char *kw[] = {"wait", NULL};
+    int wait = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|$p:take", kw, &wait)) return NULL;
+    if (pf->joined) Py_RETURN_NONE;
+    pf_join(pf, !wait);
+    /* the numbers left for Python's parser */
+    const int64_t *at = (const int64_t *)pf->df.at.p;
+    double *va = (double *)pf->va.p;
+    for (Py_ssize_t q = 0; q < pf->df.at.n; q += 3) {
+        double v;
+        const unsigned char *t = (const unsigned char *)pf->df.tok + at[q + 1];
+        if (slow_parse(t, t + at[q + 2], &v) != 0 || v - v != 0) {
+            pf_free(pf);
+            Py_RETURN_NONE;
+        }
+        va[at[q]] = v;
+    }
+    PyObject *names = PyList_New(pf->nkeys);
+    if (!names) return NULL;
+    for (Py_ssize_t g = 0; g < pf->nkeys; g++) {
+        PyObject *s = PyUnicode_DecodeASCII(pf->names[g], pf->name_n[g], NULL);
+        if (!s) {
+            Py_DECREF(names);
+            return NULL;
+        }
+        PyList_SET_ITEM(names, g, s);
+    }
+    tg_vec *vs[5] = {&pf->rows, &pf->di, &pf->ki, &pf->va, &pf->saves};
+    PyObject *out[5] = {NULL}, *res = NULL;
+    for (int k = 0; k < 5; k++) {
+        out[k] = block_of(vs[k], k == 1 || k == 2);
+        if (!out[k]) goto fail;
+    }
+    PyObject *pending = PyBytes_FromStringAndSize((const char *)pf->buf, pf->pending);
+    if (!pending) goto fail;
+    res = Py_BuildValue("(NNNNNnNnnNns)", out[0], out[1], out[2], out[3], names, pf->skipped, out[4], pf->offset, pf->ctx,
+                        pending, pf->read_to, pf->why);
+    pf_free(pf);
+    return res;
+fail:
+    for (int k = 0; k < 5; k++) Py_XDECREF(out[k]);
+    Py_DECREF(names);
+    pf_free(pf);
+    return NULL;
+}
+
+PyDoc_STRVAR(pf_cancel_doc, "cancel() -> None\n\nStop the thread after its current chunk and drop what it read.");
+
+static PyObject *pf_cancel(tg_prefetch *pf, PyObject *unused) {
+    (void)unused;
+    pf_join(pf, 1);
+    pf_free(pf);
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef pf_methods[] = {
+    {"take", (PyCFunction)(void (*)(void))pf_take, METH_VARARGS | METH_KEYWORDS, pf_take_doc},
+    {"cancel", (PyCFunction)pf_cancel, METH_NOARGS, pf_cancel_doc},
+    {NULL, NULL, 0, NULL},
+};
+
+PyDoc_STRVAR(pf_doc,
+"HFPrefetch(fd, chunk, context, save_head, limit=-1, budget=64 MiB)\n\n"
+"Read the HF Trainer log open at ``fd`` (from its current position; the descriptor is duplicated)\n"
+"on a thread of its own that holds no GIL, as StreamParser.feed_file would with reads of ``chunk``\n"
+"bytes and ``context`` bytes kept before an unconsumed dict, until ``take()``, the end of the file,\n"
+"a chunk that is not plain, ``limit`` bytes read, or ``budget`` bytes of results.");
+
+static PyTypeObject PrefetchType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "trainguard._speedups.HFPrefetch",
+    .tp_basicsize = sizeof(tg_prefetch),
+    .tp_dealloc = (destructor)pf_dealloc,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = pf_doc,
+    .tp_methods = pf_methods,
+    .tp_new = pf_new,
+};
+#else
+#define TG_PREFETCH 0
+#endif
+
 static PyMethodDef methods[] = {
     {"parse_table", parse_table, METH_VARARGS, parse_table_doc},
     {"parse_float", parse_float, METH_O, parse_float_doc},
@@ -1400,5 +1948,11 @@ PyMODINIT_FUNC PyInit__speedups(void) {
         Py_DECREF(m);
         return NULL;
     }
+#if TG_PREFETCH
+    if (PyType_Ready(&BlockType) < 0 || PyType_Ready(&PrefetchType) < 0 || PyModule_AddObjectRef(m, "HFPrefetch", (PyObject *)&PrefetchType) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+#endif
     return m;
 }

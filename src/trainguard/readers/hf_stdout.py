@@ -21,10 +21,12 @@ from typing import BinaryIO
 
 import numpy as np
 
-from .. import _compiled
+from .. import _compiled, _prefetch
+from .._prefetch import SAVE_HEAD, SNIFF
 from ..errors import InputError, NoMetricsError
 from ..run import EPOCH, Run, Series
 from . import log_config
+from ._hf_bodies import Pairs
 from ._hf_scan import (
     KIND_EVAL,
     KIND_IGNORE,
@@ -46,19 +48,19 @@ from ._stream import Point
 NAME = "hf_stdout"
 CHUNK = 4 << 20  # read size: per-chunk overhead is already negligible at 4 MB, and memory stays small
 _CONTEXT = 16  # bytes kept before an unconsumed dict (see _hf_scan._echo)
+_INGEST_DICTS = 1 << 11  # dicts per _ingest_pairs call when taking what the prefetch read
 _SLACK = 1 << 16  # room for the carry in the reused read buffer: an unfinished dict and its bar (< 20 KB)
 _INFO_HEAD = 8 << 20  # launcher and banner lines are printed before training starts
 _SKIP_KEYS = {"epoch", "step", "total_flos", "num_input_tokens_seen"}
 _EVAL_META = {"eval_runtime", "eval_samples_per_second", "eval_steps_per_second"}
 _SUMMARY_KEYS = {"train_runtime", "train_samples_per_second", "train_steps_per_second", "train_loss"}
-_SAVE = re.compile(rb"Saving model checkpoint to (\S*?checkpoint-(\d+))")
+_SAVE = re.compile(re.escape(SAVE_HEAD) + rb"(\S*?checkpoint-(\d+))")  # a save line; no match spans a blank
 _SAVE_SPAN = 4096  # longer than any save line: what is kept of one chunk to read a line cut at its end
-_SNIFF = re.compile(rb"\{'(?:loss|eval_loss|eval_[\w/]+|train_runtime|learning_rate|grad_norm)': '?[-\d.naif]")
 
 
 def sniff(data: bytes, path: Path | None = None) -> float:
     """0.9 with two or more Trainer dict lines in the head, 0.6 with one, else 0."""
-    hits = len(_SNIFF.findall(data, 0, 1 << 20))
+    hits = len(SNIFF.findall(data, 0, 1 << 20))
     if hits >= 2:
         return 0.9
     return 0.6 if hits == 1 else 0.0
@@ -183,6 +185,10 @@ class StreamParser:
         """
         buf = bytearray(CHUNK + _SLACK)
         size = _file_size(f)
+        if not self._offset and not self._carry and not self._head:
+            early = _prefetch.take(f)  # what a thread started before the imports already read (``trainguard._prefetch``)
+            if early is not None:
+                self._go_on_from(early, f)
         while not self._closed:
             c = len(self._carry)
             if c + CHUNK > len(buf):  # a carry bigger than the slack: only a pathological dict gets here
@@ -198,23 +204,58 @@ class StreamParser:
                 self._reserve(size / self._offset)
                 size = 0
 
-    def _reserve(self, scale: float) -> None:
-        """Size the columns for the whole file from what its first chunk held, a quarter more.
+    def _go_on_from(self, early: tuple, f: BinaryIO) -> None:
+        """Take what ``_speedups.HFPrefetch`` read of ``f`` (see its ``take``), and seek ``f`` to where it stopped.
+
+        The state it leaves (offset, context, carry) is the one :meth:`_scan`
+        would have after those chunks; the save lines, the head and the
+        bytes just before the carry are read back from the file, which the
+        thread never hands over.
+        """
+        rows, dict_idx, key_id, value, keys, skipped, saves, offset, ctx, pending, read_to, _why = early
+        fd = f.fileno()
+        r = np.frombuffer(rows, np.int64).reshape(-1, 3)
+        di, ki, va = np.frombuffer(dict_idx, np.int32), np.frombuffer(key_id, np.int32), np.frombuffer(value, np.float64)
+        size = _file_size(f)
+        if size and offset:
+            self._reserve(size / offset, (len(r), len(di)))
+        cuts = np.searchsorted(di, np.arange(0, len(r) + _INGEST_DICTS, _INGEST_DICTS)).tolist()
+        for k, a in enumerate(range(0, len(r), _INGEST_DICTS)):  # in slices: the temporaries of one are small
+            b, pa, pb = a + _INGEST_DICTS, cuts[k], cuts[k + 1]
+            self._ingest_pairs(r[a:b, 0], r[a:b, 1], r[a:b, 2], Pairs(di[pa:pb] - a, ki[pa:pb], va[pa:pb], keys))
+        for at in np.frombuffer(saves, np.int64).tolist():
+            if at < offset:  # a later one is in the carry, which the next _scan reads
+                line = os.pread(fd, _SAVE_SPAN, at)
+                m = _SAVE.match(line)
+                if m is not None and m.end() < len(line):
+                    self._add_save(m, at)
+        self.skipped += skipped
+        self._head = bytearray(min(_INFO_HEAD, read_to))
+        self._head[os.preadv(fd, [self._head], 0) :] = b""  # read in place: no second 8 MB copy
+        self._save_tail = os.pread(fd, min(_SAVE_SPAN, offset), offset - min(_SAVE_SPAN, offset))
+        self._carry, self._ctx, self._offset = pending, ctx, offset
+        f.seek(read_to)
+
+    def _reserve(self, scale: float, counts: tuple[int, int] | None = None) -> None:
+        """Size the columns for the whole file from what its first chunk held (or ``counts``: dicts, pairs), a quarter more.
 
         Why: growing by half copies each column again and again, onto new pages
         (a third of the page faults of reading a 200 MB log). Reserved pages
         that are never written cost nothing; a file denser later on grows as before.
         """
-        for cols, n in ((self._cols, self._n), (self._pairs, self._pairs["rec"].n)):
+        records, pairs = counts or (self._n, self._pairs["rec"].n)
+        for cols, n in ((self._cols, records), (self._pairs, pairs)):
             cap = int(n * scale * 1.25) + 4096
             for g in cols.values():
                 g.reserve(cap)
 
     def _ingest(self, sc: Found) -> None:
-        m = len(sc.bodies)
-        if not m:
-            return
-        pairs = parse_bodies(sc.bodies)
+        if len(sc.bodies):
+            self._ingest_pairs(sc.pos, sc.bar_n, sc.bar_total, parse_bodies(sc.bodies))
+
+    def _ingest_pairs(self, pos: np.ndarray, bar_n: np.ndarray, bar_total: np.ndarray, pairs: Pairs) -> None:
+        """Records of the dicts at ``pos`` (absolute offsets, file order) and their ``pairs``; only kinds that count are kept."""
+        m = len(pos)
         gid = np.array([self._key_id(k) for k in pairs.keys], np.int64)
         key = gid[pairs.key_id] if len(pairs.keys) else pairs.key_id
         names = self._key_names
@@ -228,11 +269,11 @@ class StreamParser:
         epoch[pairs.dict_idx[ep]] = pairs.value[ep]
         keep = kind != KIND_IGNORE
         newidx = np.cumsum(keep) - 1 + self._n
-        self._cols["pos"].extend(sc.pos[keep])
+        self._cols["pos"].extend(pos[keep])
         self._cols["kind"].extend(kind[keep])
         self._cols["epoch"].extend(epoch[keep])
-        self._cols["bar_n"].extend(sc.bar_n[keep])
-        self._cols["bar_total"].extend(sc.bar_total[keep])
+        self._cols["bar_n"].extend(bar_n[keep])
+        self._cols["bar_total"].extend(bar_total[keep])
         # pairs kept compact (16 bytes each: a 1 GB log has millions): meta keys (epoch, step, flos)
         # never become points, and the epoch already has its own column
         pk = keep[pairs.dict_idx] & ~self._skip[key]

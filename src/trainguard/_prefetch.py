@@ -1,0 +1,101 @@
+"""Start reading a big HF Trainer log on the other core while the interpreter is still importing.
+
+Why: ``trainguard analyze big.log`` spends its first 0.15-0.25 s importing
+numpy, the readers and the diagnosis on one core before the reader sees a
+byte, and reading a 200 MB log takes about as long again. ``start`` hands each
+big file that looks like HF stdout to ``_speedups.HFPrefetch``, a thread that
+holds no GIL and does what :meth:`StreamParser.feed_file` would do to each
+chunk. When the reader gets to the file, :func:`take` stops that thread and
+gives the parser what it read; the parser goes on from there as if it had read
+those bytes itself, so the result is the same with or without it (the tests
+compare both on every log they have).
+
+This module imports neither numpy nor the readers: it runs before them.
+Nothing here is ever needed; without the compiled extension it does nothing.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import stat
+from collections.abc import Iterable
+from typing import Any, BinaryIO
+
+from . import _compiled
+
+# A Trainer dict line (the sniff of hf_stdout, which imports this pattern from here).
+SNIFF = re.compile(rb"\{'(?:loss|eval_loss|eval_[\w/]+|train_runtime|learning_rate|grad_norm)': '?[-\d.naif]")
+SAVE_HEAD = b"Saving model checkpoint to "  # what the save regex of hf_stdout starts with
+MIN_BYTES = 16 << 20  # smaller logs are read before the imports would end anyway
+# What the thread may hold before it is taken (about 230 MB of a tqdm-heavy log): it stops there, and
+# the parser reads the rest itself, so that a 1 GB log peaks no higher than without it.
+BUDGET = 16 << 20
+_SNIFF_BYTES = 1 << 16
+
+# (device, inode) -> the running prefetch of that file
+_running: dict[tuple[int, int], Any] = {}
+
+
+def start(paths: Iterable[str], *, chunk: int, context: int, min_bytes: int | None = None) -> int:
+    """Start a prefetch for each path that is a big regular file with Trainer dict lines near its start.
+
+    ``chunk`` and ``context`` are the parser's (passed in, as this module
+    cannot import it). Returns how many were started. Never raises: a file
+    that cannot be opened here is reported by the reader itself.
+    """
+    sp = _compiled.speedups
+    cls = getattr(sp, "HFPrefetch", None)
+    if cls is None:
+        return 0
+    least = MIN_BYTES if min_bytes is None else min_bytes
+    started = 0
+    for p in paths:
+        if p == "-":
+            continue
+        try:  # stat first: opening a FIFO blocks until someone writes to it (and O_NONBLOCK in case it became one)
+            st = os.stat(p)
+            if not stat.S_ISREG(st.st_mode) or st.st_size < least:
+                continue
+            fd = os.open(p, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        except (OSError, ValueError):
+            continue
+        try:
+            st = os.fstat(fd)
+            key = (st.st_dev, st.st_ino)
+            if not stat.S_ISREG(st.st_mode) or st.st_size < least or key in _running:
+                continue
+            if not SNIFF.search(os.pread(fd, _SNIFF_BYTES, 0)):
+                continue
+            _running[key] = cls(fd, chunk, context, SAVE_HEAD, budget=BUDGET)
+            started += 1
+        except (OSError, RuntimeError, MemoryError):
+            continue
+        finally:
+            os.close(fd)  # the prefetch holds a duplicate
+    return started
+
+
+def take(f: BinaryIO) -> tuple | None:
+    """What the prefetch of the file open at ``f`` read, stopping it; None when there is none.
+
+    Only for a plain file read from its start: a gzip'd or transcoded stream
+    has other bytes than the file.
+    """
+    if not _running or not isinstance(f, io.BufferedReader):  # gzip and transcoded streams are not the file's bytes
+        return None
+    try:
+        if f.tell() != 0:
+            return None
+        st = os.fstat(f.fileno())
+    except (OSError, ValueError):
+        return None
+    h = _running.pop((st.st_dev, st.st_ino), None)
+    return None if h is None else h.take()
+
+
+def cancel() -> None:
+    """Stop every prefetch nobody took (the reader was another, or reading failed) and drop its results."""
+    while _running:
+        _running.popitem()[1].cancel()
