@@ -5,10 +5,10 @@ numpy, the readers and the diagnosis on one core before the reader sees a
 byte, and reading a 200 MB log takes about as long again. ``start`` hands each
 big file that looks like HF stdout to ``_speedups.HFPrefetch``, a thread that
 holds no GIL and does what :meth:`StreamParser.feed_file` would do to each
-chunk. When the reader gets to the file, :func:`take` stops that thread and
-gives the parser what it read; the parser goes on from there as if it had read
-those bytes itself, so the result is the same with or without it (the tests
-compare both on every log they have).
+chunk. When the reader gets to the file, it :func:`claim` s the thread, stops it and
+gives the parser what it read, as records the parser would have built; the
+parser goes on from there as if it had read those bytes itself, so the result
+is the same with or without it (the tests compare both on every log they have).
 
 This module imports neither numpy nor the readers: it runs before them.
 Nothing here is ever needed; without the compiled extension it does nothing.
@@ -28,7 +28,7 @@ from . import _compiled
 # A Trainer dict line (the sniff of hf_stdout, which imports this pattern from here).
 SNIFF = re.compile(rb"\{'(?:loss|eval_loss|eval_[\w/]+|train_runtime|learning_rate|grad_norm)': '?[-\d.naif]")
 SAVE_HEAD = b"Saving model checkpoint to "  # what the save regex of hf_stdout starts with
-MIN_BYTES = 16 << 20  # smaller logs are read before the imports would end anyway
+MIN_BYTES = 4 << 20  # one read: below that the thread would save a few milliseconds at most
 # What the thread may hold before it is taken (about 230 MB of a tqdm-heavy log): it stops there, and
 # the parser reads the rest itself, so that a 1 GB log peaks no higher than without it.
 BUDGET = 16 << 20
@@ -77,8 +77,8 @@ def start(paths: Iterable[str], *, chunk: int, context: int, min_bytes: int | No
     return started
 
 
-def take(f: BinaryIO) -> tuple | None:
-    """What the prefetch of the file open at ``f`` read, stopping it; None when there is none.
+def claim(f: BinaryIO) -> Any:
+    """The prefetch of the file open at ``f``, no longer listed here (its ``take`` stops it); None when there is none.
 
     Only for a plain file read from its start: a gzip'd or transcoded stream
     has other bytes than the file.
@@ -91,8 +91,7 @@ def take(f: BinaryIO) -> tuple | None:
         st = os.fstat(f.fileno())
     except (OSError, ValueError):
         return None
-    h = _running.pop((st.st_dev, st.st_ino), None)
-    return None if h is None else h.take()
+    return _running.pop((st.st_dev, st.st_ino), None)
 
 
 def cancel() -> None:

@@ -599,8 +599,8 @@ static size_t map_bytes(Py_ssize_t items) {
 #define TG_MMAP 0
 #endif
 
-static int vec_grow(tg_vec *v) {
-    Py_ssize_t cap = v->cap ? v->cap * 2 : 256;
+/* Room for `cap` items (cap > v->cap); 0, or -1 when out of memory. */
+static int vec_resize(tg_vec *v, Py_ssize_t cap) {
     if (cap > PY_SSIZE_T_MAX / 16) return -1;
 #if TG_MMAP
     if (v->mapped) {
@@ -621,6 +621,8 @@ static int vec_grow(tg_vec *v) {
     v->cap = cap;
     return 0;
 }
+
+static int vec_grow(tg_vec *v) { return vec_resize(v, v->cap ? v->cap * 2 : 256); }
 
 static inline int vec_push(tg_vec *v, const void *item) {
     if (v->n == v->cap && vec_grow(v) < 0) return -1;
@@ -1035,59 +1037,78 @@ PyDoc_STRVAR(hf_chunk_doc,
 "of all its pairs. Otherwise ``got`` is None and ``rows`` and ``bodies`` are hf_scan's, for the Python\n"
 "parsers.");
 
-static PyObject *hf_chunk(PyObject *self, PyObject *args) {
-    (void)self;
-    PyObject *obj, *key_info;
-    Py_buffer view, kop;
-    Py_ssize_t base, start, end, n, used, skipped;
-    int final, epoch_prio;
-    if (!PyArg_ParseTuple(args, "OnnpnOy*i:hf_chunk", &obj, &base, &start, &final, &end, &key_info, &kop, &epoch_prio))
-        return NULL;
-    if (scan_args(obj, &view, start, end, "hf_chunk", &n) < 0) {
-        PyBuffer_Release(&kop);
-        return NULL;
+/*
+ * What StreamParser._ingest makes of m dicts and their pairs (hf_chunk's doc says what), as hf_chunk's
+ * ``got`` tuple; NULL with an exception set. Dict d's offset is rows[stride * d + pos_col] + base, its
+ * bar counts rows[stride * d + bar_col] and the next item; pairs are grouped by dict, in order, their
+ * key ids index `keys`. Shared by hf_chunk (one buffer) and HFPrefetch.take (what the thread read).
+ */
+/* What take() hands over: a vector's own memory behind the buffer protocol (numpy.frombuffer wraps it,
+ * nothing is copied), unmapped when the last view goes. */
+typedef struct {
+    PyObject_HEAD
+    tg_vec v;
+    Py_ssize_t len; /* bytes */
+} tg_block;
+
+static int block_getbuffer(tg_block *b, Py_buffer *view, int flags) {
+    return PyBuffer_FillInfo(view, (PyObject *)b, b->v.p, b->len, 1, flags);
+}
+
+static void block_dealloc(tg_block *b) {
+    vec_free(&b->v);
+    Py_TYPE(b)->tp_free((PyObject *)b);
+}
+
+static PyBufferProcs block_as_buffer = {(getbufferproc)block_getbuffer, NULL};
+
+static PyTypeObject BlockType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "trainguard._speedups.Block",
+    .tp_basicsize = sizeof(tg_block),
+    .tp_dealloc = (destructor)block_dealloc,
+    .tp_as_buffer = &block_as_buffer,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "Read-only bytes of an HFPrefetch result (the buffer protocol only).",
+};
+
+/* `v` as a Block (its memory moves into it; `v` is left empty); b"" when empty. */
+static PyObject *block_of(tg_vec *v) {
+    if (v->n == 0) {
+        vec_free(v);
+        return PyBytes_FromStringAndSize(NULL, 0);
     }
-    const unsigned char *b = (const unsigned char *)view.buf;
-    const unsigned char *kind_of = (const unsigned char *)kop.buf;
-    const Py_ssize_t nprio = kop.len;
-    tg_vec rows = {0}, di = {0}, ki = {0}, va = {0};
+    Py_ssize_t len = v->n * 8;
+    tg_block *b = PyObject_New(tg_block, &BlockType);
+    if (!b) return NULL;
+    b->v = *v;
+    b->len = len;
+    v->p = NULL;
+    v->n = v->cap = 0;
+    return (PyObject *)b;
+}
+
+static PyObject *build_got(Py_ssize_t m, const int64_t *r, int stride, int pos_col, int bar_col, int64_t base,
+                           const tg_vec *di, const tg_vec *ki, const tg_vec *va, const tg_key *keys, Py_ssize_t nkeys,
+                           PyObject *key_info, const unsigned char *kind_of, Py_ssize_t nprio, int epoch_prio, int blocks) {
     tg_vec pos = {0}, ep = {0}, bn = {0}, bt = {0}, prec = {0}, pkey = {0}, pval = {0};
+    tg_vec *outs[7] = {&pos, &ep, &bn, &bt, &prec, &pkey, &pval};
     char *kinds = NULL;
     int64_t *gid = NULL;
     unsigned char *prio = NULL, *skip = NULL;
     PyObject *res = NULL, *summaries = NULL;
-    tg_keys *kt = NULL;
-    if (scan_rows(b, n, start, final, &rows, &used, &skipped) < 0) goto nomem;
-    Py_ssize_t m = rows.n / 4;
-    const int64_t *r = (const int64_t *)rows.p;
-    int plain = nprio > 0 && nprio <= 256;
-    if (plain) {
-        kt = keys_new();
-        if (!kt) goto nomem;
+    for (int k = 0; k < 7; k++) {
+        outs[k]->mapped = blocks && TG_MMAP;
+        /* Blocks are big (a whole prefetch): each column mapped once at its most, not doubled into place */
+        if (blocks && vec_resize(outs[k], (k < 4 ? m : di->n) + 1) < 0) goto nomem;
     }
-    for (Py_ssize_t d = 0; plain && d < m; d++) {
-        if (r[4 * d + 2] == -2) {
-            plain = 0; /* a count past int64: the regex reads it, on the Python path */
-            break;
-        }
-        int x = parse_plain(b + r[4 * d] + 1, b + r[4 * d + 1], d, kt, &di, &ki, &va, NULL);
-        if (x < 0) goto nomem;
-        if (x > 0) plain = 0;
-    }
-    if (!plain) { /* hf_scan's result, for the Python parsers */
-        PyObject *raw = vec_bytes(&rows);
-        PyObject *bodies = raw ? row_bodies(obj, b, &rows) : NULL;
-        if (bodies) res = Py_BuildValue("(nnNNO)", used, skipped, raw, bodies, Py_None);
-        else Py_XDECREF(raw);
-        goto done;
-    }
-    /* each key of this buffer: its id, its prio and whether it is ever a point, from key_info */
-    gid = PyMem_Malloc(sizeof(int64_t) * (size_t)(kt->n + 1));
-    prio = PyMem_Malloc((size_t)kt->n + 1);
-    skip = PyMem_Malloc((size_t)kt->n + 1);
+    /* each key: its id, its prio and whether it is ever a point, from key_info */
+    gid = PyMem_Malloc(sizeof(int64_t) * (size_t)(nkeys + 1));
+    prio = PyMem_Malloc((size_t)nkeys + 1);
+    skip = PyMem_Malloc((size_t)nkeys + 1);
     if (!gid || !prio || !skip) goto nomem;
-    for (Py_ssize_t j = 0; j < kt->n; j++) {
-        PyObject *name = PyUnicode_DecodeASCII((const char *)kt->keys[j].p, kt->keys[j].n, NULL);
+    for (Py_ssize_t j = 0; j < nkeys; j++) {
+        PyObject *name = PyUnicode_DecodeASCII((const char *)keys[j].p, keys[j].n, NULL);
         if (!name) goto done;
         PyObject *info = PyObject_CallOneArg(key_info, name);
         Py_DECREF(name);
@@ -1110,14 +1131,14 @@ static PyObject *hf_chunk(PyObject *self, PyObject *args) {
     if (!kinds) goto nomem;
     summaries = PyList_New(0);
     if (!summaries) goto done;
-    const int64_t *pd = (const int64_t *)di.p, *pk = (const int64_t *)ki.p;
-    const double *pv = (const double *)va.p;
-    Py_ssize_t kept = 0, a = 0;
+    const int64_t *pd = (const int64_t *)di->p, *pk = (const int64_t *)ki->p;
+    const double *pv = (const double *)va->p;
+    Py_ssize_t kept = 0, a = 0, npairs = di->n;
     for (Py_ssize_t d = 0; d < m; d++) {
         Py_ssize_t z = a;
         int best = 0;
         double epoch = tg_nan;
-        while (z < di.n && pd[z] == d) {
+        while (z < npairs && pd[z] == d) {
             int pr = prio[pk[z]];
             if (pr > best) best = pr;
             if (pr == epoch_prio) epoch = pv[z];
@@ -1127,10 +1148,11 @@ static PyObject *hf_chunk(PyObject *self, PyObject *args) {
             a = z;
             continue;
         }
-        int64_t at = r[4 * d] + base, k64 = kept;
+        const int64_t *row = r + (Py_ssize_t)stride * d;
+        int64_t at = row[pos_col] + base, k64 = kept;
         kinds[kept] = (char)kind_of[best];
-        if (vec_push(&pos, &at) < 0 || vec_push(&ep, &epoch) < 0 || vec_push(&bn, &r[4 * d + 2]) < 0 ||
-            vec_push(&bt, &r[4 * d + 3]) < 0)
+        if (vec_push(&pos, &at) < 0 || vec_push(&ep, &epoch) < 0 || vec_push(&bn, &row[bar_col]) < 0 ||
+            vec_push(&bt, &row[bar_col + 1]) < 0)
             goto nomem;
         for (Py_ssize_t q = a; q < z; q++) {
             if (skip[pk[q]]) continue;
@@ -1158,26 +1180,28 @@ static PyObject *hf_chunk(PyObject *self, PyObject *args) {
         a = z;
     }
     {
+        PyObject *o[7] = {NULL};
+        for (int k = 0; k < 7; k++) {
+            o[k] = blocks ? block_of(outs[k]) : vec_bytes(outs[k]);
+            if (!o[k]) {
+                for (int j = 0; j < k; j++) Py_DECREF(o[j]);
+                goto done;
+            }
+        }
         PyObject *kb = PyByteArray_FromStringAndSize(kept ? kinds : NULL, kept);
-        PyObject *got = kb ? Py_BuildValue("(NNNNNNNNO)", vec_bytes(&pos), kb, vec_bytes(&ep), vec_bytes(&bn), vec_bytes(&bt),
-                                           vec_bytes(&prec), vec_bytes(&pkey), vec_bytes(&pval), summaries)
-                           : NULL;
-        if (got) res = Py_BuildValue("(nnOON)", used, skipped, Py_None, Py_None, got);
+        res = kb ? Py_BuildValue("(NNNNNNNNO)", o[0], kb, o[1], o[2], o[3], o[4], o[5], o[6], summaries) : NULL;
+        if (!kb)
+            for (int j = 0; j < 7; j++) Py_DECREF(o[j]);
     }
     goto done;
 nomem:
     PyErr_NoMemory();
 done:
     Py_XDECREF(summaries);
-    PyMem_RawFree(kt);
     PyMem_Free(gid);
     PyMem_Free(prio);
     PyMem_Free(skip);
     PyMem_Free(kinds);
-    vec_free(&rows);
-    vec_free(&di);
-    vec_free(&ki);
-    vec_free(&va);
     vec_free(&pos);
     vec_free(&ep);
     vec_free(&bn);
@@ -1185,6 +1209,64 @@ done:
     vec_free(&prec);
     vec_free(&pkey);
     vec_free(&pval);
+    return res;
+}
+
+static PyObject *hf_chunk(PyObject *self, PyObject *args) {
+    (void)self;
+    PyObject *obj, *key_info;
+    Py_buffer view, kop;
+    Py_ssize_t base, start, end, n, used, skipped;
+    int final, epoch_prio;
+    if (!PyArg_ParseTuple(args, "OnnpnOy*i:hf_chunk", &obj, &base, &start, &final, &end, &key_info, &kop, &epoch_prio))
+        return NULL;
+    if (scan_args(obj, &view, start, end, "hf_chunk", &n) < 0) {
+        PyBuffer_Release(&kop);
+        return NULL;
+    }
+    const unsigned char *b = (const unsigned char *)view.buf;
+    const Py_ssize_t nprio = kop.len;
+    tg_vec rows = {0}, di = {0}, ki = {0}, va = {0};
+    PyObject *res = NULL;
+    tg_keys *kt = NULL;
+    if (scan_rows(b, n, start, final, &rows, &used, &skipped) < 0) goto nomem;
+    Py_ssize_t m = rows.n / 4;
+    const int64_t *r = (const int64_t *)rows.p;
+    int plain = nprio > 0 && nprio <= 256;
+    if (plain) {
+        kt = keys_new();
+        if (!kt) goto nomem;
+    }
+    for (Py_ssize_t d = 0; plain && d < m; d++) {
+        if (r[4 * d + 2] == -2) {
+            plain = 0; /* a count past int64: the regex reads it, on the Python path */
+            break;
+        }
+        int x = parse_plain(b + r[4 * d] + 1, b + r[4 * d + 1], d, kt, &di, &ki, &va, NULL);
+        if (x < 0) goto nomem;
+        if (x > 0) plain = 0;
+    }
+    if (!plain) { /* hf_scan's result, for the Python parsers */
+        PyObject *raw = vec_bytes(&rows);
+        PyObject *bodies = raw ? row_bodies(obj, b, &rows) : NULL;
+        if (bodies) res = Py_BuildValue("(nnNNO)", used, skipped, raw, bodies, Py_None);
+        else Py_XDECREF(raw);
+        goto done;
+    }
+    {
+        PyObject *got = build_got(m, r, 4, 0, 2, base, &di, &ki, &va, kt->keys, kt->n, key_info,
+                                  (const unsigned char *)kop.buf, nprio, epoch_prio, 0);
+        if (got) res = Py_BuildValue("(nnOON)", used, skipped, Py_None, Py_None, got);
+    }
+    goto done;
+nomem:
+    PyErr_NoMemory();
+done:
+    PyMem_RawFree(kt);
+    vec_free(&rows);
+    vec_free(&di);
+    vec_free(&ki);
+    vec_free(&va);
     PyBuffer_Release(&kop);
     PyBuffer_Release(&view);
     return res;
@@ -1764,79 +1846,28 @@ static PyObject *pf_new(PyTypeObject *type, PyObject *args, PyObject *kwds) {
 }
 
 PyDoc_STRVAR(pf_take_doc,
-"take(*, wait=False) -> (rows, dict_idx, key_id, value, keys, skipped, saves, offset, ctx, pending, read_to, why) | None\n\n"
+"take(key_info, kind_of_prio, epoch_prio, *, wait=False) -> (got, skipped, saves, offset, ctx, pending, read_to, why) | None\n\n"
 "Stop the thread after its current chunk (with ``wait``, let it run until it stops by itself) and\n"
-"hand over what it read: per dict in file order, three\n"
-"int64 (absolute offset of \"{\", bar n, bar total) in ``rows``; the pairs (int32 dict index, int32 key\n"
-"id into ``keys``, float64 value: _hf_bodies.Pairs of every dict); the scan's ``skipped`` count; the\n"
-"int64 offsets of ``save_head`` in ``saves`` (the Python regex reads each line: the thread cannot);\n"
-"and the state to go on from: ``offset`` of ``pending`` (the carry, bytes), its first ``ctx``\n"
-"bytes already scanned, and ``read_to`` (= offset + len(pending)), where the file's reading goes on.\n"
-"``why`` says why the thread stopped. None once taken, or when a number cannot be read.");
-
-/* What take() hands over: a vector's own memory behind the buffer protocol (numpy.frombuffer wraps it,
- * nothing is copied), unmapped when the last view goes. */
-typedef struct {
-    PyObject_HEAD
-    tg_vec v;
-    Py_ssize_t len; /* bytes */
-} tg_block;
-
-static int block_getbuffer(tg_block *b, Py_buffer *view, int flags) {
-    return PyBuffer_FillInfo(view, (PyObject *)b, b->v.p, b->len, 1, flags);
-}
-
-static void block_dealloc(tg_block *b) {
-    vec_free(&b->v);
-    Py_TYPE(b)->tp_free((PyObject *)b);
-}
-
-static PyBufferProcs block_as_buffer = {(getbufferproc)block_getbuffer, NULL};
-
-static PyTypeObject BlockType = {
-    PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "trainguard._speedups.Block",
-    .tp_basicsize = sizeof(tg_block),
-    .tp_dealloc = (destructor)block_dealloc,
-    .tp_as_buffer = &block_as_buffer,
-    .tp_flags = Py_TPFLAGS_DEFAULT,
-    .tp_doc = "Read-only bytes of an HFPrefetch result (the buffer protocol only).",
-};
-
-/* `v` as a Block (its memory moves into it; `v` is left empty), its items narrowed in place to int32
- * when `narrow` (dict indexes and key ids: half the bytes for the bulk of the result). Empty: b"". */
-static PyObject *block_of(tg_vec *v, int narrow) {
-    if (v->n == 0) {
-        vec_free(v);
-        return PyBytes_FromStringAndSize(NULL, 0);
-    }
-    Py_ssize_t len = v->n * 8;
-    if (narrow) { /* o[i] overwrites bytes of p[i / 2], read already */
-        const int64_t *p = (const int64_t *)v->p;
-        int32_t *o = (int32_t *)v->p;
-        for (Py_ssize_t i = 0; i < v->n; i++) {
-            if (p[i] < 0 || p[i] > INT32_MAX) {
-                PyErr_SetString(PyExc_OverflowError, "HFPrefetch: an index past int32");
-                return NULL;
-            }
-            o[i] = (int32_t)p[i];
-        }
-        len = v->n * 4;
-    }
-    tg_block *b = PyObject_New(tg_block, &BlockType);
-    if (!b) return NULL;
-    b->v = *v;
-    b->len = len;
-    v->p = NULL;
-    v->n = v->cap = 0;
-    return (PyObject *)b;
-}
+"hand over what it read: ``got`` is hf_chunk's, for every dict it read (its columns are Blocks:\n"
+"numpy.frombuffer wraps them without a copy), ``skipped`` the scan's count, ``saves`` the int64\n"
+"offsets of ``save_head`` (the thread cannot run the save regex), and the state to go on from:\n"
+"``offset`` of ``pending`` (the carry, bytes), its first ``ctx`` bytes already scanned, and\n"
+"``read_to`` (= offset + len(pending)), where the file's reading goes on. ``why`` says why the\n"
+"thread stopped. None once taken.");
 
 static PyObject *pf_take(tg_prefetch *pf, PyObject *args, PyObject *kwds) {
-    static char *kw[] = {"wait", NULL};
-    int wait = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|$p:take", kw, &wait)) return NULL;
-    if (pf->joined) Py_RETURN_NONE;
+    static char *kw[] = {"key_info", "kind_of_prio", "epoch_prio", "wait", NULL};
+    PyObject *key_info;
+    Py_buffer kop;
+    int epoch_prio, wait = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "Oy*i|$p:take", kw, &key_info, &kop, &epoch_prio, &wait)) return NULL;
+    PyObject *res = NULL, *got = NULL, *saves = NULL, *pending = NULL;
+    tg_key *keys = NULL;
+    if (pf->joined || kop.len < 1 || kop.len > 256) {
+        if (!pf->joined) PyErr_SetString(PyExc_ValueError, "take: kind_of_prio must hold 1..256 kinds");
+        else res = Py_NewRef(Py_None);
+        goto done;
+    }
     pf_join(pf, !wait);
     /* the numbers left for Python's parser */
     const int64_t *at = (const int64_t *)pf->df.at.p;
@@ -1844,39 +1875,36 @@ static PyObject *pf_take(tg_prefetch *pf, PyObject *args, PyObject *kwds) {
     for (Py_ssize_t q = 0; q < pf->df.at.n; q += 3) {
         double v;
         const unsigned char *t = (const unsigned char *)pf->df.tok + at[q + 1];
-        if (slow_parse(t, t + at[q + 2], &v) != 0 || v - v != 0) {
-            pf_free(pf);
-            Py_RETURN_NONE;
+        if (slow_parse(t, t + at[q + 2], &v) != 0 || v - v != 0) { /* cannot happen: then none of it is used */
+            res = Py_NewRef(Py_None);
+            goto done;
         }
         va[at[q]] = v;
     }
-    PyObject *names = PyList_New(pf->nkeys);
-    if (!names) return NULL;
+    keys = PyMem_Malloc(sizeof(tg_key) * (size_t)(pf->nkeys + 1));
+    if (!keys) {
+        PyErr_NoMemory();
+        goto done;
+    }
     for (Py_ssize_t g = 0; g < pf->nkeys; g++) {
-        PyObject *s = PyUnicode_DecodeASCII(pf->names[g], pf->name_n[g], NULL);
-        if (!s) {
-            Py_DECREF(names);
-            return NULL;
-        }
-        PyList_SET_ITEM(names, g, s);
+        keys[g].p = (const unsigned char *)pf->names[g];
+        keys[g].n = pf->name_n[g];
     }
-    tg_vec *vs[5] = {&pf->rows, &pf->di, &pf->ki, &pf->va, &pf->saves};
-    PyObject *out[5] = {NULL}, *res = NULL;
-    for (int k = 0; k < 5; k++) {
-        out[k] = block_of(vs[k], k == 1 || k == 2);
-        if (!out[k]) goto fail;
-    }
-    PyObject *pending = PyBytes_FromStringAndSize((const char *)pf->buf, pf->pending);
-    if (!pending) goto fail;
-    res = Py_BuildValue("(NNNNNnNnnNns)", out[0], out[1], out[2], out[3], names, pf->skipped, out[4], pf->offset, pf->ctx,
-                        pending, pf->read_to, pf->why);
-    pf_free(pf);
+    got = build_got(pf->ndicts, (const int64_t *)pf->rows.p, 3, 0, 1, 0, &pf->di, &pf->ki, &pf->va, keys, pf->nkeys, key_info,
+                    (const unsigned char *)kop.buf, kop.len, epoch_prio, 1);
+    if (!got) goto done;
+    saves = block_of(&pf->saves);
+    pending = saves ? PyBytes_FromStringAndSize((const char *)pf->buf, pf->pending) : NULL;
+    if (pending)
+        res = Py_BuildValue("(OnOnnOns)", got, pf->skipped, saves, pf->offset, pf->ctx, pending, pf->read_to, pf->why);
+done:
+    Py_XDECREF(got);
+    Py_XDECREF(saves);
+    Py_XDECREF(pending);
+    PyMem_Free(keys);
+    if (pf->joined) pf_free(pf);
+    PyBuffer_Release(&kop);
     return res;
-fail:
-    for (int k = 0; k < 5; k++) Py_XDECREF(out[k]);
-    Py_DECREF(names);
-    pf_free(pf);
-    return NULL;
 }
 
 PyDoc_STRVAR(pf_cancel_doc, "cancel() -> None\n\nStop the thread after its current chunk and drop what it read.");

@@ -45,34 +45,46 @@ def _prefetched(path: Path, chunk: int, limit: int = -1) -> tuple[object, str]:
     """``read_all(path)`` after a prefetch with ``chunk``-byte reads ran until it stopped by itself; and why it stopped."""
     fd = os.open(path, os.O_RDONLY)
     try:
-        h = sp.HFPrefetch(fd, chunk, hf_stdout._CONTEXT, _prefetch.SAVE_HEAD, limit=limit)
+        h = _Waited(sp.HFPrefetch(fd, chunk, hf_stdout._CONTEXT, _prefetch.SAVE_HEAD, limit=limit))
     finally:
         os.close(fd)
-    early = h.take(wait=True)
-    why = early[-1]
     st = os.stat(path)
-    handle = _Taken(early)
-    _prefetch._running[(st.st_dev, st.st_ino)] = handle
+    _prefetch._running[(st.st_dev, st.st_ino)] = h
     try:
         out = _outcome(path)
     finally:
         _prefetch._running.clear()
-    assert handle.taken or isinstance(out, tuple), path  # the reader took it (an error may come before)
-    return out, why
+    assert h.why or isinstance(out, tuple), path  # the reader took it (an error may come before)
+    return out, h.why
 
 
-class _Taken:
-    """A prefetch already joined: hands its result to the reader once."""
+class _Waited:
+    """A prefetch whose ``take`` lets the thread run until it stops by itself (at its limit, the end, a chunk it leaves)."""
 
-    def __init__(self, early: tuple) -> None:
-        self.early, self.taken = early, False
+    def __init__(self, h: object) -> None:
+        self.h, self.why = h, ""
 
-    def take(self) -> tuple:
-        self.taken = True
-        return self.early
+    def take(self, *args: object) -> tuple:
+        early = self.h.take(*args, wait=True)  # type: ignore[attr-defined]
+        self.why = early[-1]
+        return early
 
     def cancel(self) -> None:
-        pass
+        self.h.cancel()  # type: ignore[attr-defined]
+
+
+class _Grown(_Waited):
+    """A prefetch that read a file to its end, after which the file grew by ``more``."""
+
+    def __init__(self, h: object, path: Path, more: bytes) -> None:
+        super().__init__(h)
+        self.path, self.more = path, more
+
+    def take(self, *args: object) -> tuple:
+        self.early = super().take(*args)
+        with open(self.path, "ab") as f:
+            f.write(self.more)
+        return self.early
 
 
 @pytest.fixture(scope="module")
@@ -189,18 +201,15 @@ def test_a_file_that_grew_after_the_thread_stopped(tmp_path: Path, bench_log: Pa
     half = len(data) // 2
     p.write_bytes(data[:half])
     fd = os.open(p, os.O_RDONLY)
-    h = sp.HFPrefetch(fd, 8192, hf_stdout._CONTEXT, _prefetch.SAVE_HEAD)
+    h = _Grown(sp.HFPrefetch(fd, 8192, hf_stdout._CONTEXT, _prefetch.SAVE_HEAD), p, data[half:])
     os.close(fd)
-    early = h.take(wait=True)
-    assert early[-1] == "end of file" and early[10] == half
-    with open(p, "ab") as f:
-        f.write(data[half:])
     st = os.stat(p)
-    _prefetch._running[(st.st_dev, st.st_ino)] = _Taken(early)
+    _prefetch._running[(st.st_dev, st.st_ino)] = h
     try:
         got = snapshot(read_all(p))
     finally:
         _prefetch._running.clear()
+    assert h.early[-1] == "end of file" and h.early[6] == half
     for a, b in zip(got, ref, strict=True):  # the name and source are the file's
         assert {k: v for k, v in a.items() if k not in ("name", "sources")} == {k: v for k, v in b.items() if k not in ("name", "sources")}
 
@@ -217,9 +226,15 @@ def test_start_takes_only_big_trainer_logs(tmp_path: Path, bench_log: Path) -> N
         assert _prefetch.start([str(bench_log)], chunk=4 << 20, context=16) == 0  # under MIN_BYTES
         assert _prefetch.start([str(bench_log), str(bench_log)], chunk=4 << 20, context=16, min_bytes=0) == 1
         with open(gz, "rb") as f:
-            assert _prefetch.take(f) is None  # another file
+            assert _prefetch.claim(f) is None  # another file
         with gzip.open(gz, "rb") as f:
-            assert _prefetch.take(f) is None
+            assert _prefetch.claim(f) is None
+        with open(bench_log, "rb") as f:
+            f.read(1)
+            assert _prefetch.claim(f) is None  # not from its start
+            f.seek(0)
+            assert _prefetch.claim(f) is not None
+            assert _prefetch.claim(f) is None  # claimed once
     finally:
         _prefetch.cancel()
     assert not _prefetch._running
@@ -233,7 +248,7 @@ def test_a_prefetch_nobody_takes_is_stopped_and_freed(bench_log: Path) -> None:
         os.close(fd)  # the thread reads its own duplicate
         if wait:
             h.cancel()
-            assert h.take() is None
+            assert h.take(lambda k: (0, 0, False), b"\x00\x01", 1) is None
         del h  # joins a running thread: no crash, no leaked descriptor
     with pytest.raises(ValueError):
         sp.HFPrefetch(0, 0, 16, _prefetch.SAVE_HEAD)
@@ -259,8 +274,8 @@ def test_analyze_reads_a_big_log_ahead_and_reports_the_same(bench_log: Path, mon
         return json.loads(capsys.readouterr().out)
 
     taken: list[object] = []
-    real_take = _prefetch.take
-    monkeypatch.setattr(_prefetch, "take", lambda f: taken.append(r := real_take(f)) or r)
+    real_claim = _prefetch.claim
+    monkeypatch.setattr(_prefetch, "claim", lambda f: taken.append(r := real_claim(f)) or r)
     monkeypatch.setattr(_prefetch, "MIN_BYTES", 0)
     ahead = run()
     assert len(taken) == 1 and taken[0] is not None and not _prefetch._running

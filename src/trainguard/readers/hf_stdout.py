@@ -26,7 +26,6 @@ from .._prefetch import SAVE_HEAD, SNIFF
 from ..errors import InputError, NoMetricsError
 from ..run import EPOCH, Run, Series
 from . import log_config
-from ._hf_bodies import Pairs
 from ._hf_scan import (
     KIND_EVAL,
     KIND_IGNORE,
@@ -48,7 +47,6 @@ from ._stream import Point
 NAME = "hf_stdout"
 CHUNK = 4 << 20  # read size: per-chunk overhead is already negligible at 4 MB, and memory stays small
 _CONTEXT = 16  # bytes kept before an unconsumed dict (see _hf_scan._echo)
-_INGEST_DICTS = 1 << 11  # dicts per _ingest_pairs call when taking what the prefetch read
 _SLACK = 1 << 16  # room for the carry in the reused read buffer: an unfinished dict and its bar (< 20 KB)
 _INFO_HEAD = 8 << 20  # launcher and banner lines are printed before training starts
 _SKIP_KEYS = {"epoch", "step", "total_flos", "num_input_tokens_seen"}
@@ -186,7 +184,7 @@ class StreamParser:
         buf = bytearray(CHUNK + _SLACK)
         size = _file_size(f)
         if not self._offset and not self._carry and not self._head:
-            early = _prefetch.take(f)  # what a thread started before the imports already read (``trainguard._prefetch``)
+            early = _prefetch.claim(f)  # a thread started before the imports may have read it (``trainguard._prefetch``)
             if early is not None:
                 self._go_on_from(early, f)
         while not self._closed:
@@ -204,25 +202,24 @@ class StreamParser:
                 self._reserve(size / self._offset)
                 size = 0
 
-    def _go_on_from(self, early: tuple, f: BinaryIO) -> None:
+    def _go_on_from(self, prefetch: object, f: BinaryIO) -> None:
         """Take what ``_speedups.HFPrefetch`` read of ``f`` (see its ``take``), and seek ``f`` to where it stopped.
 
-        The state it leaves (offset, context, carry) is the one :meth:`_scan`
-        would have after those chunks; the save lines, the head and the
-        bytes just before the carry are read back from the file, which the
-        thread never hands over.
+        The records come built as :meth:`_scan` would have built them; the
+        state it leaves (offset, context, carry) is the one :meth:`_scan`
+        would have after those chunks. The save lines, the head and the bytes
+        just before the carry are read back from the file, which the thread
+        does not hand over.
         """
-        rows, dict_idx, key_id, value, keys, skipped, saves, offset, ctx, pending, read_to, _why = early
-        fd = f.fileno()
-        r = np.frombuffer(rows, np.int64).reshape(-1, 3)
-        di, ki, va = np.frombuffer(dict_idx, np.int32), np.frombuffer(key_id, np.int32), np.frombuffer(value, np.float64)
+        early = prefetch.take(self._key_info, _PRIO_KINDS, _PRIO_EPOCH)  # type: ignore[attr-defined]
+        if early is None:
+            return
+        got, skipped, saves, offset, ctx, pending, read_to, _why = early
         size = _file_size(f)
-        if size and offset:
-            self._reserve(size / offset, (len(r), len(di)))
-        cuts = np.searchsorted(di, np.arange(0, len(r) + _INGEST_DICTS, _INGEST_DICTS)).tolist()
-        for k, a in enumerate(range(0, len(r), _INGEST_DICTS)):  # in slices: the temporaries of one are small
-            b, pa, pb = a + _INGEST_DICTS, cuts[k], cuts[k + 1]
-            self._ingest_pairs(r[a:b, 0], r[a:b, 1], r[a:b, 2], Pairs(di[pa:pb] - a, ki[pa:pb], va[pa:pb], keys))
+        if size and offset:  # room for the whole file, as after a first chunk
+            self._reserve(size / offset, (len(got[1]), memoryview(got[5]).nbytes // 8))
+        self._ingest_records(got)
+        fd = f.fileno()
         for at in np.frombuffer(saves, np.int64).tolist():
             if at < offset:  # a later one is in the carry, which the next _scan reads
                 line = os.pread(fd, _SAVE_SPAN, at)
@@ -250,12 +247,10 @@ class StreamParser:
                 g.reserve(cap)
 
     def _ingest(self, sc: Found) -> None:
-        if len(sc.bodies):
-            self._ingest_pairs(sc.pos, sc.bar_n, sc.bar_total, parse_bodies(sc.bodies))
-
-    def _ingest_pairs(self, pos: np.ndarray, bar_n: np.ndarray, bar_total: np.ndarray, pairs: Pairs) -> None:
-        """Records of the dicts at ``pos`` (absolute offsets, file order) and their ``pairs``; only kinds that count are kept."""
-        m = len(pos)
+        m = len(sc.bodies)
+        if not m:
+            return
+        pairs = parse_bodies(sc.bodies)
         gid = np.array([self._key_id(k) for k in pairs.keys], np.int64)
         key = gid[pairs.key_id] if len(pairs.keys) else pairs.key_id
         names = self._key_names
@@ -269,11 +264,11 @@ class StreamParser:
         epoch[pairs.dict_idx[ep]] = pairs.value[ep]
         keep = kind != KIND_IGNORE
         newidx = np.cumsum(keep) - 1 + self._n
-        self._cols["pos"].extend(pos[keep])
+        self._cols["pos"].extend(sc.pos[keep])
         self._cols["kind"].extend(kind[keep])
         self._cols["epoch"].extend(epoch[keep])
-        self._cols["bar_n"].extend(bar_n[keep])
-        self._cols["bar_total"].extend(bar_total[keep])
+        self._cols["bar_n"].extend(sc.bar_n[keep])
+        self._cols["bar_total"].extend(sc.bar_total[keep])
         # pairs kept compact (16 bytes each: a 1 GB log has millions): meta keys (epoch, step, flos)
         # never become points, and the epoch already has its own column
         pk = keep[pairs.dict_idx] & ~self._skip[key]
@@ -294,7 +289,8 @@ class StreamParser:
         c["epoch"].extend(np.frombuffer(epoch, np.float64))
         c["bar_n"].extend(np.frombuffer(bar_n, np.int64))
         c["bar_total"].extend(np.frombuffer(bar_total, np.int64))
-        p["rec"].extend(np.frombuffer(rec, np.int64) + n)
+        r = np.frombuffer(rec, np.int64)
+        p["rec"].extend(r + n if n else r)
         p["key"].extend(np.frombuffer(key, np.int64))
         p["value"].extend(np.frombuffer(value, np.float64))
         names = self._key_names
