@@ -11,7 +11,9 @@ parser goes on from there as if it had read those bytes itself, so the result
 is the same with or without it (the tests compare both on every log they have).
 
 This module imports neither numpy nor the readers: it runs before them.
-Nothing here is ever needed; without the compiled extension it does nothing.
+Nothing here is ever needed: without the compiled extension, or with
+``TRAINGUARD_NO_PREFETCH=1`` (to rule it out, or to keep ``analyze`` on one
+core), the reader reads the whole file itself.
 """
 
 from __future__ import annotations
@@ -28,6 +30,11 @@ from . import _compiled
 # A Trainer dict line (the sniff of hf_stdout, which imports this pattern from here).
 SNIFF = re.compile(rb"\{'(?:loss|eval_loss|eval_[\w/]+|train_runtime|learning_rate|grad_norm)': '?[-\d.naif]")
 SAVE_HEAD = b"Saving model checkpoint to "  # what the save regex of hf_stdout starts with
+# hf_stdout.StreamParser's read size and the bytes it keeps before an unconsumed dict: the thread
+# must cut the file where the parser would (the parser takes both from here)
+READ_CHUNK = 4 << 20
+CONTEXT = 16
+MAX_RUNNING = 2  # logs read ahead at once (``compare`` takes many): each holds up to BUDGET until taken
 MIN_BYTES = 4 << 20  # one read: below that the thread would save a few milliseconds at most
 # What the thread may hold before it is taken (about 230 MB of a tqdm-heavy log): it stops there, and
 # the parser reads the rest itself, so that a 1 GB log peaks no higher than without it.
@@ -38,22 +45,24 @@ _SNIFF_BYTES = 1 << 16
 _running: dict[tuple[int, int], Any] = {}
 
 
-def start(paths: Iterable[str], *, chunk: int, context: int, min_bytes: int | None = None) -> int:
-    """Start a prefetch for each path that is a big regular file with Trainer dict lines near its start.
+def start(paths: Iterable[str], *, min_bytes: int | None = None) -> int:
+    """Start a prefetch for each of the first paths that is a big regular file with Trainer dict lines near its start.
 
-    ``chunk`` and ``context`` are the parser's (passed in, as this module
-    cannot import it). Returns how many were started. Never raises: a file
-    that cannot be opened here is reported by the reader itself.
+    Returns how many were started (at most :data:`MAX_RUNNING` run at once).
+    Never raises: a file that cannot be opened here is reported by the
+    reader itself.
     """
     sp = _compiled.speedups
     cls = getattr(sp, "HFPrefetch", None)
-    if cls is None:
+    if cls is None or os.environ.get("TRAINGUARD_NO_PREFETCH", "").strip() not in ("", "0"):
         return 0
     least = MIN_BYTES if min_bytes is None else min_bytes
     started = 0
     for p in paths:
         if p == "-":
             continue
+        if len(_running) >= MAX_RUNNING:
+            break
         try:  # stat first: opening a FIFO blocks until someone writes to it (and O_NONBLOCK in case it became one)
             st = os.stat(p)
             if not stat.S_ISREG(st.st_mode) or st.st_size < least:
@@ -68,7 +77,7 @@ def start(paths: Iterable[str], *, chunk: int, context: int, min_bytes: int | No
                 continue
             if not SNIFF.search(os.pread(fd, _SNIFF_BYTES, 0)):
                 continue
-            _running[key] = cls(fd, chunk, context, SAVE_HEAD, budget=BUDGET)
+            _running[key] = cls(fd, READ_CHUNK, CONTEXT, SAVE_HEAD, budget=BUDGET)
             started += 1
         except (OSError, RuntimeError, MemoryError):
             continue

@@ -25,7 +25,6 @@ from tests.readers.speedups_support import snapshot
 from tests.readers.test_hf_scan_speedups import _bench_module, _dict_logs, _plain_log, _random_log
 from trainguard import _compiled, _prefetch
 from trainguard.cli import app
-from trainguard.commands import analyze as analyze_cmd
 from trainguard.readers import hf_stdout
 from trainguard.readers.hf_stdout import read_all
 
@@ -221,10 +220,14 @@ def test_start_takes_only_big_trainer_logs(tmp_path: Path, bench_log: Path) -> N
     gz = tmp_path / "t.log.gz"
     gz.write_bytes(gzip.compress(bench_log.read_bytes()))
     try:
-        assert _prefetch.start([str(csv), str(gz), str(tmp_path / "missing.log"), str(tmp_path), "-"],
-                               chunk=4 << 20, context=16, min_bytes=0) == 0
-        assert _prefetch.start([str(bench_log)], chunk=4 << 20, context=16) == 0  # under MIN_BYTES
-        assert _prefetch.start([str(bench_log), str(bench_log)], chunk=4 << 20, context=16, min_bytes=0) == 1
+        assert _prefetch.start([str(csv), str(gz), str(tmp_path / "missing.log"), str(tmp_path), "-"], min_bytes=0) == 0
+        assert _prefetch.start([str(bench_log)]) == 0  # under MIN_BYTES
+        assert _prefetch.start([str(bench_log), str(bench_log)], min_bytes=0) == 1
+        copies = [tmp_path / f"copy{i}.log" for i in range(3)]
+        for c in copies:
+            c.write_bytes(bench_log.read_bytes())
+        assert _prefetch.start([str(c) for c in copies], min_bytes=0) == 1  # compare's many logs: two at once, not one each
+        assert len(_prefetch._running) == _prefetch.MAX_RUNNING == 2
         with open(gz, "rb") as f:
             assert _prefetch.claim(f) is None  # another file
         with gzip.open(gz, "rb") as f:
@@ -256,13 +259,12 @@ def test_a_prefetch_nobody_takes_is_stopped_and_freed(bench_log: Path) -> None:
         sp.HFPrefetch(10_000, 1024, 16, _prefetch.SAVE_HEAD)
 
 
-def test_without_the_extension_nothing_starts(bench_log: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_without_the_extension_or_when_switched_off_nothing_starts(bench_log: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TRAINGUARD_NO_PREFETCH", "1")
+    assert _prefetch.start([str(bench_log)], min_bytes=0) == 0
+    monkeypatch.delenv("TRAINGUARD_NO_PREFETCH")
     monkeypatch.setattr(_compiled, "speedups", None)
-    assert _prefetch.start([str(bench_log)], chunk=4 << 20, context=16, min_bytes=0) == 0
-
-
-def test_the_command_passes_the_parsers_chunking() -> None:
-    assert (analyze_cmd._PREFETCH_CHUNK, analyze_cmd._PREFETCH_CONTEXT) == (hf_stdout.CHUNK, hf_stdout._CONTEXT)
+    assert _prefetch.start([str(bench_log)], min_bytes=0) == 0
 
 
 @needs_c
@@ -292,7 +294,58 @@ def test_a_fifo_is_never_opened(tmp_path: Path) -> None:
     fifo = tmp_path / "pipe.log"
     os.mkfifo(fifo)
     got: list[int] = []
-    t = threading.Thread(target=lambda: got.append(_prefetch.start([str(fifo)], chunk=4096, context=16, min_bytes=0)), daemon=True)
+    t = threading.Thread(target=lambda: got.append(_prefetch.start([str(fifo)], min_bytes=0)), daemon=True)
     t.start()
     t.join(10)
     assert got == [0]
+
+
+@needs_c
+def test_compare_reads_a_big_log_ahead_and_reports_the_same(bench_log: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    other = tmp_path / "other.log"
+    _bench_module().write_log(other, 0.6, seed=9)
+
+    def run() -> dict:
+        with pytest.raises(SystemExit):
+            app(["compare", "--json", str(bench_log), str(other)])
+        return json.loads(capsys.readouterr().out)
+
+    claimed: list[object] = []
+    real_claim = _prefetch.claim
+    monkeypatch.setattr(_prefetch, "claim", lambda f: claimed.append(r := real_claim(f)) or r)
+    monkeypatch.setattr(_prefetch, "MIN_BYTES", 0)
+    ahead = run()
+    assert sum(c is not None for c in claimed) == 2 and not _prefetch._running
+    monkeypatch.setattr(_prefetch, "MIN_BYTES", 1 << 60)
+    assert run() == ahead
+
+
+@needs_c
+def test_a_file_cut_short_after_the_thread_read_it(tmp_path: Path, bench_log: Path) -> None:
+    """A log rewritten in place: what the thread read is gone, so the reader reads the file as it now is."""
+    data = bench_log.read_bytes()
+    p = tmp_path / "cut.log"
+    p.write_bytes(data)
+    fd = os.open(p, os.O_RDONLY)
+    h = sp.HFPrefetch(fd, 8192, hf_stdout._CONTEXT, _prefetch.SAVE_HEAD)
+    os.close(fd)
+
+    class Cut(_Waited):
+        def take(self, *args: object) -> tuple:
+            early = super().take(*args)
+            with open(p, "r+b") as f:
+                f.truncate(len(data) // 3)
+            return early
+
+    ref_file = tmp_path / "ref.log"
+    ref_file.write_bytes(data[: len(data) // 3])
+    ref = _outcome(ref_file)
+    st = os.stat(p)
+    _prefetch._running[(st.st_dev, st.st_ino)] = Cut(h)
+    try:
+        got = _outcome(p)
+    finally:
+        _prefetch._running.clear()
+    assert [{k: v for k, v in r.items() if k not in ("name", "sources")} for r in got] == \
+        [{k: v for k, v in r.items() if k not in ("name", "sources")} for r in ref]

@@ -21,9 +21,6 @@ import typer
 from ._common import EXIT_FINDINGS, EXIT_OK, err_console, guarded, load_numpy, sigterm_as_interrupt
 
 _BIG_FILE = 64 * 1024 * 1024  # show a spinner on stderr past this size
-# hf_stdout's CHUNK and _CONTEXT (a test checks they agree), here because that module imports numpy
-_PREFETCH_CHUNK = 4 << 20
-_PREFETCH_CONTEXT = 16
 
 
 class ReportFormat(str, enum.Enum):
@@ -94,7 +91,7 @@ def _analyze_inner(
     from .. import _prefetch
 
     if reader is None and pattern is None:  # a big Trainer log is read on the other core during the imports below
-        _prefetch.start(paths, chunk=_PREFETCH_CHUNK, context=_PREFETCH_CONTEXT)
+        _prefetch.start(paths)
     try:
         return _diagnose_and_report(paths, config, fmt, output, pattern, reader, html, plots, verbose)
     finally:

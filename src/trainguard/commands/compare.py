@@ -31,6 +31,16 @@ def register(app: typer.Typer) -> None:
 
 @guarded
 def _compare(paths: list[str], name_pattern: str | None, as_json: bool, plot: Path | None) -> int:
+    from .. import _prefetch
+
+    _prefetch.start(paths)  # the first big Trainer logs are read on the other core during the imports
+    try:
+        return _compare_runs(paths, name_pattern, as_json, plot)
+    finally:
+        _prefetch.cancel()
+
+
+def _compare_runs(paths: list[str], name_pattern: str | None, as_json: bool, plot: Path | None) -> int:
     load_numpy()
     from ..compare import compare_runs, overlay_plot
 

@@ -22,7 +22,7 @@ from typing import BinaryIO
 import numpy as np
 
 from .. import _compiled, _prefetch
-from .._prefetch import SAVE_HEAD, SNIFF
+from .._prefetch import CONTEXT, READ_CHUNK, SAVE_HEAD, SNIFF
 from ..errors import InputError, NoMetricsError
 from ..run import EPOCH, Run, Series
 from . import log_config
@@ -45,8 +45,8 @@ from ._names import canonical
 from ._stream import Point
 
 NAME = "hf_stdout"
-CHUNK = 4 << 20  # read size: per-chunk overhead is already negligible at 4 MB, and memory stays small
-_CONTEXT = 16  # bytes kept before an unconsumed dict (see _hf_scan._echo)
+CHUNK = READ_CHUNK  # read size: per-chunk overhead is already negligible at 4 MB, and memory stays small
+_CONTEXT = CONTEXT  # bytes kept before an unconsumed dict (see _hf_scan._echo)
 _SLACK = 1 << 16  # room for the carry in the reused read buffer: an unfinished dict and its bar (< 20 KB)
 _INFO_HEAD = 8 << 20  # launcher and banner lines are printed before training starts
 _SKIP_KEYS = {"epoch", "step", "total_flos", "num_input_tokens_seen"}
@@ -216,6 +216,8 @@ class StreamParser:
             return
         got, skipped, saves, offset, ctx, pending, read_to, _why = early
         size = _file_size(f)
+        if size < read_to:  # cut short since (a log rewritten in place): what the thread read is not there any more
+            return
         if size and offset:  # room for the whole file, as after a first chunk
             self._reserve(size / offset, (len(got[1]), memoryview(got[5]).nbytes // 8))
         self._ingest_records(got)
