@@ -113,7 +113,7 @@ def parse_positional(values: Sequence[str], pattern: str) -> dict[str, Any]:
     names = [n for n in re.split(r"[_,\s]+", pattern.strip()) if n]
     if isinstance(values, str):
         stem = re.sub(r"\.[A-Za-z]\w{0,4}$", "", Path(values).name)
-        nums = [t for t in stem.split("_") if re.fullmatch(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?", t)]
+        nums = [t for t in stem.split("_") if re.fullmatch(r"[-+]?(\d+(?:\.\d*)?|\.\d+)([eE][-+]?\d+)?", t)]
         vals = nums[-len(names):] if len(nums) >= len(names) else nums
     else:
         vals = list(values)

@@ -33,7 +33,7 @@ NAME = "coqui"
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _STEP = re.compile(r"STEP:\s*(\d+)/(\d+)\s*--\s*GLOBAL_STEP:\s*(\d+)")
 _EPOCH = re.compile(r">\s*EPOCH:\s*(\d+)/(\d+)")
-_KV = re.compile(r"\|\s*>\s*([\w/.-]+):\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|nan|inf)")
+_KV = re.compile(r"\|\s*>\s*([\w/.-]+):\s*([-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?|nan|inf)")
 _NAMES = {"current_lr": LEARNING_RATE, "step_time": STEP_TIME}
 _SKIP = {"loader_time", "avg_loader_time"}
 

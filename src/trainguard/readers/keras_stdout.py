@@ -28,7 +28,7 @@ NAME = "keras_stdout"
 FORMAT = "keras_stdout"
 
 _HEADER = re.compile(r"^\s*Epoch (\d+)/(\d+)\s*$")
-_PAIR = re.compile(r"(?:^|\s)-\s+([A-Za-z][\w./]*):\s+([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|nan|inf|-inf)(?=\s|$)")
+_PAIR = re.compile(r"(?:^|\s)-\s+([A-Za-z][\w./]*):\s+([-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?|nan|inf|-inf)(?=\s|$)")
 _SPLIT = re.compile(r"[\r\x08]+")
 _TIME_KEYS = {"eta"}
 _RELEVANT = re.compile(r"^.*(?:Epoch \d|loss:).*$", re.M)

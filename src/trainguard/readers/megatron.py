@@ -27,7 +27,7 @@ from ._collect import Collector, first_run, metric_name
 from ._io import decode, read_text
 
 NAME = "megatron"
-_NUM = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|nan|inf"
+_NUM = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?|nan|inf"
 _ITER = re.compile(r"\biteration\s+(\d+)\s*/\s*(\d+)\s*\|(.*)$", re.M)
 _VAL = re.compile(r"validation loss at (?:iteration (\d+)|the end of training)[^|]*\|(.*)$", re.I)
 _PAIR = re.compile(r"\s*([A-Za-z][\w ()/.-]*?)\s*:\s*(" + _NUM + r")\s*$", re.I)

@@ -34,14 +34,17 @@ from ._io import decode, read_text
 
 NAME = "multiline"
 
-_HEADER_RX = r"[^\S\n]*[\W_]*?(?P<kw>epoch|step|iteration|iter|round)\b[^\S\n]*[:#=]?[^\S\n]*\[?[^\S\n]*(?P<n>\d+)(?:[^\S\n]*/[^\S\n]*(?P<tot>\d+))?[^\S\n]*\]?[^\w\n]*"
+# Each run of blanks is its own: two starred classes side by side (``[^\S\n]*\]?[^\w\n]*``) let the
+# engine try every split of a long blank run, and a 40 KB line of spaces took 30 s.
+_HEADER_RX = (r"[\W_]*?(?P<kw>epoch|step|iteration|iter|round)\b[^\S\n]*(?:[:#=][^\S\n]*)?(?:\[[^\S\n]*)?(?P<n>\d+)"
+              r"(?:[^\S\n]*/[^\S\n]*(?P<tot>\d+))?[^\w\n]*")
 _KV_RX = (r"[^\S\n]*(?:[|>*-][^\S\n]*)*(?P<key>[A-Za-z][\w ./@()-]{0,60}?)[^\S\n]*[:=][^\S\n]*"
-          r"(?P<val>[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|nan|inf|-inf)[^\S\n]*(?P<pct>%)?[^\S\n]*")
+          r"(?P<val>[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?|nan|inf|-inf)[^\S\n]*(?:(?P<pct>%)[^\S\n]*)?")
 # One pass in C over the whole text: only header and key-value lines come back to Python.
-_MULTI_RX = r"(?P<multi>[^\S\n]*[|>*-]?[^\S\n]*[A-Za-z][^\n]*?[:=][^\S\n]*[-+]?(?:\d|\.\d|nan|inf)[^\n]*)"
+_MULTI_RX = r"(?P<multi>[^\S\n]*(?:[|>*-][^\S\n]*)?[A-Za-z][^\n]*?[:=][^\S\n]*[-+]?(?:\d|\.\d|nan|inf)[^\n]*)"
 _LINE = re.compile(rf"^(?:{_HEADER_RX}|{_KV_RX}|{_MULTI_RX})$", re.IGNORECASE | re.MULTILINE)
 # ``train_loss: 0.9 | val_loss: 1.0``: several pairs on one line of a record (two or more, or it is prose)
-_PAIR = re.compile(r"(?<![\w.])([A-Za-z][\w./@-]*(?: [A-Za-z][\w./@-]*)?)\s*[:=]\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|nan|inf)(%)?(?![\w.:])",
+_PAIR = re.compile(r"(?<![\w.])([A-Za-z][\w./@-]*(?: [A-Za-z][\w./@-]*)?)\s*[:=]\s*([-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?|nan|inf)(%)?(?![\w.:])",
                    re.IGNORECASE)
 _COUNTER_KEYS = {"epoch", "step", "iteration", "iter", "round", "batch", "global_step"}
 

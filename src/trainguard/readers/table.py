@@ -51,7 +51,7 @@ EPOCH_COLUMNS = ("epoch", "train/epoch", "epochs", "trainer/epoch")
 WALL_COLUMNS = ("_timestamp", "timestamp", "wall_time", "time_stamp")
 IGNORED = {"_runtime", "created_at", "percentage", "total_steps", "remaining_time", "elapsed_time", "eta_seconds"}
 _WANDB_COL = re.compile(r"^.+? - (.+?)(__MIN|__MAX)?$")
-_NUMERIC = re.compile(rb"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$|^\s*$|^\s*(nan|NaN|inf|-inf)\s*$")
+_NUMERIC = re.compile(rb"^\s*[-+]?(\d+(?:\.\d*)?|\.\d+)([eE][-+]?\d+)?\s*$|^\s*$|^\s*(nan|NaN|inf|-inf)\s*$")
 
 
 def _split_head(data: bytes) -> tuple[bytes, list[bytes], bytes]:

@@ -39,7 +39,7 @@ SHORT_KEYS: dict[str, str] = {
 # The pattern of seed 003's file names, used for plot names.
 DEFAULT_PATTERN = "lr_seqlen_bs_evalbs_accum_wd_epochs"
 
-_NUM = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
+_NUM = re.compile(r"^[-+]?(\d+(?:\.\d*)?|\.\d+)([eE][-+]?\d+)?$")
 
 
 def fmt_value(v: Any) -> str:
