@@ -30,10 +30,12 @@ from . import _compiled
 # A Trainer dict line (the sniff of hf_stdout, which imports this pattern from here).
 SNIFF = re.compile(rb"\{'(?:loss|eval_loss|eval_[\w/]+|train_runtime|learning_rate|grad_norm)': '?[-\d.naif]")
 SAVE_HEAD = b"Saving model checkpoint to "  # what the save regex of hf_stdout starts with
-# hf_stdout.StreamParser's read size and the bytes it keeps before an unconsumed dict: the thread
-# must cut the file where the parser would (the parser takes both from here)
-READ_CHUNK = 4 << 20
+# The bytes StreamParser keeps before an unconsumed dict: the thread must keep what the parser keeps
+# (which takes it from here). Where the chunks end does not change what is read (the tests cut
+# everywhere): the thread reads 256 KB at a time, which stays in the core's L2 cache through the four
+# passes over it (a third faster than 4 MB reads, which go to L3 and memory).
 CONTEXT = 16
+THREAD_CHUNK = 256 << 10
 MAX_RUNNING = 2  # logs read ahead at once (``compare`` takes many): each holds up to BUDGET until taken
 MIN_BYTES = 4 << 20  # one read: below that the thread would save a few milliseconds at most
 # What the thread may hold before it is taken (about 230 MB of a tqdm-heavy log): it stops there, and
@@ -77,7 +79,7 @@ def start(paths: Iterable[str], *, min_bytes: int | None = None) -> int:
                 continue
             if not SNIFF.search(os.pread(fd, _SNIFF_BYTES, 0)):
                 continue
-            _running[key] = cls(fd, READ_CHUNK, CONTEXT, SAVE_HEAD, budget=BUDGET)
+            _running[key] = cls(fd, THREAD_CHUNK, CONTEXT, SAVE_HEAD, budget=BUDGET)
             started += 1
         except (OSError, RuntimeError, MemoryError):
             continue

@@ -98,7 +98,7 @@ def test_stopping_anywhere_reads_the_same(bench_log: Path) -> None:
     ref = _outcome(bench_log)
     size = bench_log.stat().st_size
     rng = random.Random(4)
-    for chunk, limit in [(4 << 20, -1), (65536, -1), (4096, 0), (4096, 1), (777, 5000)] + [
+    for chunk, limit in [(4 << 20, -1), (_prefetch.THREAD_CHUNK, -1), (65536, -1), (4096, 0), (4096, 1), (777, 5000)] + [
         (rng.randint(100, 70_000), rng.randint(0, size)) for _ in range(12)
     ]:
         got, why = _prefetched(bench_log, chunk, limit)

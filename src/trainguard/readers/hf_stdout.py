@@ -22,7 +22,7 @@ from typing import BinaryIO
 import numpy as np
 
 from .. import _compiled, _prefetch
-from .._prefetch import CONTEXT, READ_CHUNK, SAVE_HEAD, SNIFF
+from .._prefetch import CONTEXT, SAVE_HEAD, SNIFF
 from ..errors import InputError, NoMetricsError
 from ..run import EPOCH, Run, Series
 from . import log_config
@@ -45,7 +45,7 @@ from ._names import canonical
 from ._stream import Point
 
 NAME = "hf_stdout"
-CHUNK = READ_CHUNK  # read size: per-chunk overhead is already negligible at 4 MB, and memory stays small
+CHUNK = 4 << 20  # read size: per-chunk overhead is already negligible at 4 MB, and memory stays small
 _CONTEXT = CONTEXT  # bytes kept before an unconsumed dict (see _hf_scan._echo)
 _SLACK = 1 << 16  # room for the carry in the reused read buffer: an unfinished dict and its bar (< 20 KB)
 _INFO_HEAD = 8 << 20  # launcher and banner lines are printed before training starts
