@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from trainguard.errors import TrainguardError
-from trainguard.readers import _CLAIMS, _REGISTRY, pick_reader, readers
+from trainguard.readers import _REGISTRY, pick_reader, readers, top
 from trainguard.readers._io import head
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -33,7 +33,7 @@ def _pick_by_sniffing_all(path: Path, data: bytes) -> str | None:
     scored = sorted(((float(m.sniff(data, path)), i, m.NAME) for i, m in enumerate(readers())), key=lambda t: (-t[0], t[1]))
     for m in readers():  # the registry's highest score per module is what lets sniffing stop early
         name = m.__name__.rsplit(".", 1)[-1]
-        assert float(m.sniff(data, path)) <= _CLAIMS[name][1], f"{path}: {name} sniffs above its declared highest score"
+        assert float(m.sniff(data, path)) <= top(name, path), f"{path}: {name} sniffs above its declared highest score"
     if not scored or scored[0][0] <= 0:
         return None
     if len(scored) > 1 and scored[1][0] == scored[0][0] and scored[0][0] < 0.99:
@@ -86,3 +86,17 @@ def test_reading_trainer_state_imports_one_reader(tmp_path: Path) -> None:
     )
     out = subprocess.run([sys.executable, "-c", code, str(state)], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "trainer_state"
+
+
+def test_reading_an_hf_log_stamped_with_commas_imports_one_reader(tmp_path: Path) -> None:
+    """A DeepSpeed launcher line (``[2025-12-06 14:56:52,123] ...``) has a comma, so the log looks delimited:
+    the table readers that could tie with hf_stdout are ruled out by its header and its file name, unloaded."""
+    log = tmp_path / "train.log"
+    log.write_text("[2025-12-06 14:56:52,123] [INFO] [launch.py:164:main] dist_world_size=8\n"
+                   + "".join(f"{{'loss': {2 - i / 10}, 'learning_rate': 1e-05, 'epoch': {i / 10}}}\n" for i in range(1, 9)))
+    code = (
+        "import sys; from trainguard.readers import read_runs; read_runs(sys.argv[1]); "
+        f"print(','.join(m for m in {list(_REGISTRY)!r} if 'trainguard.readers.' + m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code, str(log)], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "hf_stdout"

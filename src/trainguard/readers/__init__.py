@@ -14,6 +14,7 @@ Configs found beside the run (or given with ``--config``) are attached by
 from __future__ import annotations
 
 import importlib
+import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import ModuleType
@@ -48,6 +49,15 @@ def _delimited(data: bytes, path: Path | None) -> bool:
     return b"," in first or b"\t" in first
 
 
+_STEP_FIRST = re.compile(rb'(?:\xef\xbb\xbf)?\s*"?\s*(?:_?step|epoch)', re.IGNORECASE)
+
+
+def _step_first(data: bytes, path: Path | None) -> bool:
+    """A delimited header whose first column is a step or epoch (a W&B chart export): a launcher line
+    stamped ``14:56:52,123`` is delimited too, and loading two table readers for it costs 10 ms."""
+    return _delimited(data, path) and _STEP_FIRST.match(data) is not None
+
+
 def _tfrecord(data: bytes, path: Path | None) -> bool:
     # a record's uint64 length has zero high bytes; a damaged file is still claimed by its name
     return b"\x00" in data[:8] or (path is not None and "tfevents." in path.name)
@@ -61,16 +71,17 @@ _Claim = Callable[[bytes, Path | None], bool]
 # sniffed, so reading a trainer_state.json imports one reader, not sixteen (~0.1 s of module
 # set-up and regex compiling). ``tests/readers/test_claims.py`` checks, on every fixture and
 # real run, that the claims pick the same reader as sniffing with every module.
-# Each entry is (claim, the highest score the module's sniff gives): sniffing goes from the
+# Each entry is (claim, the highest score the module's sniff gives, or a function of the file's
+# path giving it: see ``top``): sniffing goes from the
 # highest possible score down and stops once the best so far beats every remaining one, so a
 # sure reader never loads the weaker ones. Add a format by adding its module here.
-_CLAIMS: dict[str, tuple[_Claim, float]] = {
+_CLAIMS: dict[str, tuple[_Claim, float | Callable[[Path | None], float]]] = {
     "trainer_state": (lambda d, p: d.lstrip()[:1] == b"{" and b'"log_history"' in d, 0.95),
     "hf_stdout": (lambda d, p: b"{'" in d[: 1 << 20], 0.9),
     "tensorboard": (_tfrecord, 1.0),
     "wandb_run": (lambda d, p: d[:4] == b":W&B", 1.0),
-    "wandb_export": (_delimited, 0.9),
-    "lightning_csv": (_delimited, 0.9),
+    "wandb_export": (_step_first, 0.9),
+    "lightning_csv": (_delimited, lambda p: 0.9 if p is not None and p.name.startswith("metrics.csv") else 0.85),
     "table": (_delimited, 0.7),
     "jsonl": (_json_doc, 0.8),
     "keras_json": (_json_doc, 0.8),
@@ -102,13 +113,19 @@ def _claimants(data: bytes, path: Path | None, names: Sequence[str] = _REGISTRY)
     return [importlib.import_module(f"{__name__}.{m}") for m in names if _CLAIMS[m][0](data, path)]
 
 
+def top(name: str, path: Path | None) -> float:
+    """The highest score reader ``name``'s sniff can give a file at ``path`` (some depend on the file's name)."""
+    t = _CLAIMS[name][1]
+    return float(t(path)) if callable(t) else t
+
+
 def _scores(path: Path, data: bytes) -> list[tuple[float, int, ModuleType]]:
     """(score, priority, module) of the claimants sniffed, highest possible score first, stopping when none left can match the best."""
-    todo = sorted(((_CLAIMS[m][1], i, m) for i, m in enumerate(_REGISTRY) if _CLAIMS[m][0](data, path)), key=lambda t: (-t[0], t[1]))
+    todo = sorted(((top(m, path), i, m) for i, m in enumerate(_REGISTRY) if _CLAIMS[m][0](data, path)), key=lambda t: (-t[0], t[1]))
     out: list[tuple[float, int, ModuleType]] = []
     best = 0.0
-    for top, i, name in todo:
-        if best > top:
+    for highest, i, name in todo:
+        if best > highest:
             break  # no module left can reach or tie the best: the rest are never imported
         mod = importlib.import_module(f"{__name__}.{name}")
         score = float(mod.sniff(data, path))
