@@ -22,7 +22,8 @@ import io
 import os
 import re
 import stat
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any, BinaryIO
 
 from . import _compiled
@@ -103,6 +104,16 @@ def claim(f: BinaryIO) -> Any:
     except (OSError, ValueError):
         return None
     return _running.pop((st.st_dev, st.st_ino), None)
+
+
+@contextmanager
+def ahead(paths: Iterable[str]) -> Iterator[None]:
+    """:func:`start` on ``paths`` for the block's reading, and :func:`cancel` whatever it did not take, however it ends."""
+    start(paths)
+    try:
+        yield
+    finally:
+        cancel()
 
 
 def cancel() -> None:

@@ -1499,15 +1499,10 @@ fail:
 
 /* -- substring search ------------------------------------------------------------------ */
 
-/* The first needle in [from, to) of hay: the C library's memmem where there is one, else memchr on the
- * needle's first byte and a compare. */
-static Py_ssize_t find_bytes(const unsigned char *h, Py_ssize_t from, Py_ssize_t to, const unsigned char *nd, Py_ssize_t k) {
-    if (k == 0) return from <= to ? from : -1;
-    if (to - from < k) return -1;
-#if defined(__GLIBC__) || defined(__APPLE__) || defined(__FreeBSD__) || defined(__OpenBSD__) || defined(__NetBSD__)
-    const unsigned char *r = memmem(h + from, (size_t)(to - from), nd, (size_t)k);
-    return r ? r - h : -1;
-#else
+/* The first needle in [from, to) of hay by memchr on its first byte and a compare: where that byte is
+ * rare (the save head's "S" in a Trainer log) memchr runs at several times memmem's speed; also the
+ * fallback where the C library has no memmem. */
+static Py_ssize_t find_rare_first(const unsigned char *h, Py_ssize_t from, Py_ssize_t to, const unsigned char *nd, Py_ssize_t k) {
     Py_ssize_t last = to - k;
     for (Py_ssize_t i = from; i <= last;) {
         const unsigned char *r = memchr(h + i, nd[0], (size_t)(last - i + 1));
@@ -1517,6 +1512,18 @@ static Py_ssize_t find_bytes(const unsigned char *h, Py_ssize_t from, Py_ssize_t
         i++;
     }
     return -1;
+}
+
+/* The first needle in [from, to) of hay: the C library's memmem where there is one, else memchr on the
+ * needle's first byte and a compare. */
+static Py_ssize_t find_bytes(const unsigned char *h, Py_ssize_t from, Py_ssize_t to, const unsigned char *nd, Py_ssize_t k) {
+    if (k == 0) return from <= to ? from : -1;
+    if (to - from < k) return -1;
+#if defined(__GLIBC__) || defined(__APPLE__) || defined(__FreeBSD__) || defined(__OpenBSD__) || defined(__NetBSD__)
+    const unsigned char *r = memmem(h + from, (size_t)(to - from), nd, (size_t)k);
+    return r ? r - h : -1;
+#else
+    return find_rare_first(h, from, to, nd, k);
 #endif
 }
 
@@ -1614,20 +1621,6 @@ static Py_ssize_t pf_key(tg_prefetch *pf, const tg_key *k) {
 }
 
 /* The save_head occurrences that start in [from, n) of buf (absolute base `abs`), after `last`. */
-/* The first needle in [from, to) of hay by memchr on its first byte: the save head begins with "S",
- * rare in a Trainer log, where memchr runs at several times memmem's speed (a tenth of the thread's time). */
-static Py_ssize_t find_rare_first(const unsigned char *h, Py_ssize_t from, Py_ssize_t to, const unsigned char *nd, Py_ssize_t k) {
-    Py_ssize_t last = to - k;
-    for (Py_ssize_t i = from; i <= last;) {
-        const unsigned char *r = memchr(h + i, nd[0], (size_t)(last - i + 1));
-        if (!r) return -1;
-        i = r - h;
-        if (memcmp(r, nd, (size_t)k) == 0) return i;
-        i++;
-    }
-    return -1;
-}
-
 static int pf_saves(tg_prefetch *pf, const unsigned char *b, Py_ssize_t from, Py_ssize_t n, int64_t abs) {
     Py_ssize_t i = from;
     while ((i = find_rare_first(b, i, n, pf->save_head, pf->save_n)) >= 0) {

@@ -268,25 +268,6 @@ def test_without_the_extension_or_when_switched_off_nothing_starts(bench_log: Pa
 
 
 @needs_c
-def test_analyze_reads_a_big_log_ahead_and_reports_the_same(bench_log: Path, monkeypatch: pytest.MonkeyPatch,
-                                                             capsys: pytest.CaptureFixture[str]) -> None:
-    def run() -> dict:
-        with pytest.raises(SystemExit):
-            app(["analyze", "--json", str(bench_log)])
-        return json.loads(capsys.readouterr().out)
-
-    taken: list[object] = []
-    real_claim = _prefetch.claim
-    monkeypatch.setattr(_prefetch, "claim", lambda f: taken.append(r := real_claim(f)) or r)
-    monkeypatch.setattr(_prefetch, "MIN_BYTES", 0)
-    ahead = run()
-    assert len(taken) == 1 and taken[0] is not None and not _prefetch._running
-    monkeypatch.setattr(_prefetch, "MIN_BYTES", 1 << 60)
-    assert run() == ahead
-    assert len(taken) == 2 and taken[1] is None
-
-
-@needs_c
 def test_a_fifo_is_never_opened(tmp_path: Path) -> None:
     """Opening a FIFO for reading blocks until someone writes: ``analyze`` would hang before saying anything."""
     import threading
@@ -301,14 +282,17 @@ def test_a_fifo_is_never_opened(tmp_path: Path) -> None:
 
 
 @needs_c
-def test_compare_reads_a_big_log_ahead_and_reports_the_same(bench_log: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                             capsys: pytest.CaptureFixture[str]) -> None:
-    other = tmp_path / "other.log"
-    _bench_module().write_log(other, 0.6, seed=9)
+@pytest.mark.parametrize("command", ["analyze", "compare"])
+def test_the_commands_read_big_logs_ahead_and_report_the_same(command: str, bench_log: Path, tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    paths = [str(bench_log)]
+    if command == "compare":
+        paths.append(str(tmp_path / "other.log"))
+        _bench_module().write_log(Path(paths[1]), 0.6, seed=9)
 
     def run() -> dict:
         with pytest.raises(SystemExit):
-            app(["compare", "--json", str(bench_log), str(other)])
+            app([command, "--json", *paths])
         return json.loads(capsys.readouterr().out)
 
     claimed: list[object] = []
@@ -316,9 +300,11 @@ def test_compare_reads_a_big_log_ahead_and_reports_the_same(bench_log: Path, tmp
     monkeypatch.setattr(_prefetch, "claim", lambda f: claimed.append(r := real_claim(f)) or r)
     monkeypatch.setattr(_prefetch, "MIN_BYTES", 0)
     ahead = run()
-    assert sum(c is not None for c in claimed) == 2 and not _prefetch._running
+    assert sum(c is not None for c in claimed) == len(paths) and not _prefetch._running  # each read ahead, none left running
+    claimed.clear()
     monkeypatch.setattr(_prefetch, "MIN_BYTES", 1 << 60)
     assert run() == ahead
+    assert claimed and not any(claimed)
 
 
 @needs_c

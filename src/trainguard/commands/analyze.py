@@ -90,25 +90,12 @@ def _analyze_inner(
 ) -> int:
     from .. import _prefetch
 
-    if reader is None and pattern is None:  # a big Trainer log is read on the other core during the imports below
-        _prefetch.start(paths)
-    try:
-        return _diagnose_and_report(paths, config, fmt, output, pattern, reader, html, plots, verbose)
-    finally:
-        _prefetch.cancel()
+    with _prefetch.ahead(paths if reader is None and pattern is None else ()):  # a big Trainer log: read during the imports
+        return _diagnose_and_report(paths, config, fmt, output, html, plots, verbose, pattern=pattern, reader=reader)
 
 
-def _diagnose_and_report(
-    paths: list[str],
-    config: list[str],
-    fmt: ReportFormat,
-    output: Path | None,
-    pattern: str | None,
-    reader: str | None,
-    html: Path | None,
-    plots: Path | None,
-    verbose: bool,
-) -> int:
+def _diagnose_and_report(paths: list[str], config: list[str], fmt: ReportFormat, output: Path | None, html: Path | None,
+                         plots: Path | None, verbose: bool, *, pattern: str | None, reader: str | None) -> int:
     load_numpy()
     from .._validate import require_points
     from ..diagnosis import diagnose

@@ -33,22 +33,15 @@ def register(app: typer.Typer) -> None:
 def _compare(paths: list[str], name_pattern: str | None, as_json: bool, plot: Path | None) -> int:
     from .. import _prefetch
 
-    _prefetch.start(paths)  # the first big Trainer logs are read on the other core during the imports
-    try:
-        return _compare_runs(paths, name_pattern, as_json, plot)
-    finally:
-        _prefetch.cancel()
-
-
-def _compare_runs(paths: list[str], name_pattern: str | None, as_json: bool, plot: Path | None) -> int:
-    load_numpy()
-    from ..compare import compare_runs, overlay_plot
-
     if len(paths) < 2:
         print("error: compare needs at least two runs", file=sys.stderr)
         return EXIT_BAD_INPUT
-    with sigterm_as_interrupt():
-        c, runs = compare_runs(list(paths), name_pattern=name_pattern)
+    with _prefetch.ahead(paths):  # the first big Trainer logs are read on the other core during the imports
+        load_numpy()
+        from ..compare import compare_runs, overlay_plot
+
+        with sigterm_as_interrupt():
+            c, runs = compare_runs(list(paths), name_pattern=name_pattern)
     if plot is not None:
         overlay_plot(c, runs, plot)
         err_console.print(f"wrote {plot}", highlight=False, markup=False)
