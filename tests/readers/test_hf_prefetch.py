@@ -335,3 +335,11 @@ def test_a_file_cut_short_after_the_thread_read_it(tmp_path: Path, bench_log: Pa
         _prefetch._running.clear()
     assert [{k: v for k, v in r.items() if k not in ("name", "sources")} for r in got] == \
         [{k: v for k, v in r.items() if k not in ("name", "sources")} for r in ref]
+
+
+@needs_c
+def test_the_head_is_read_where_the_system_has_no_preadv(bench_log: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The banner facts (GPUs, launcher) come from the first 8 MB, read back by ``os.preadv``, or ``os.pread`` without it."""
+    ref, _ = _prefetched(bench_log, 4096)
+    monkeypatch.delattr(os, "preadv", raising=False)
+    assert _prefetched(bench_log, 4096)[0] == ref
