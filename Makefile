@@ -11,7 +11,7 @@ venv: $(STAMP)
 # torch first, pinned: 2.13.0 is a CPU wheel that lies on disk here; a bare
 # `torch` would pull a multi-GB CUDA build from the registry.
 # setup.py and the C source too: a changed extension is rebuilt by the editable install.
-$(STAMP): pyproject.toml setup.py src/trainguard/_speedups.c
+$(STAMP): pyproject.toml setup.py src/trainguard/_speedups.c src/trainguard/_speedups_tb.c src/trainguard/_speedups_tb.h
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q torch==2.13.0

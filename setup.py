@@ -13,7 +13,8 @@ setup(
     ext_modules=[
         Extension(
             "trainguard._speedups",
-            sources=["src/trainguard/_speedups.c"],
+            sources=["src/trainguard/_speedups.c", "src/trainguard/_speedups_tb.c"],
+            depends=["src/trainguard/_speedups_tb.h"],
             optional=True,
         )
     ]

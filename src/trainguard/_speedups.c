@@ -34,6 +34,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "_speedups_tb.h"
+
 /* The one-operation fast path is exact only with IEEE double arithmetic that
  * rounds each operation to double (SSE2, ARM64); x87 extended precision or
  * -ffast-math could round twice, so there every number takes the slow path. */
@@ -1988,7 +1990,8 @@ PyMODINIT_FUNC PyInit__speedups(void) {
     if (tg_nan == -1.0 && PyErr_Occurred()) return NULL;
     PyObject *m = PyModule_Create(&module);
     if (!m) return NULL;
-    if (PyModule_AddIntConstant(m, "FAST_FLOATS", TG_FAST_FLOATS) < 0) {
+    tb_init();
+    if (PyModule_AddIntConstant(m, "FAST_FLOATS", TG_FAST_FLOATS) < 0 || PyModule_AddFunctions(m, tb_methods) < 0) {
         Py_DECREF(m);
         return NULL;
     }

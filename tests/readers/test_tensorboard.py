@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.readers.speedups_support import both_paths  # noqa: F401 - autouse: every test on both paths
 from trainguard.errors import InputError, NoMetricsError
 from trainguard.readers import read_runs, tensorboard
 
@@ -154,7 +155,7 @@ def test_keras_train_validation_dirs_are_one_run(tmp_path: Path) -> None:
 
 
 def test_bulk_fast_path_agrees_with_general_decoder(logdir: Path) -> None:
-    """The numpy fast path and the field-by-field decoder give the same scalars, in the same order."""
+    """The bulk fast path (compiled or numpy) and the field-by-field decoder give the same scalars, in the same order."""
     from trainguard.readers import _tb_proto
 
     for f in sorted((logdir / "run_a").iterdir()):

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .. import _compiled
 from ._tfrecord import Corrupt, masked_crc32c_many, spans
 
 _F32 = struct.Struct("<f").unpack_from
@@ -98,50 +99,49 @@ def _skip(buf: bytes, p: int, wire: int) -> int:
 def decode(buf: bytes, *, verify: bool = False) -> Scalars:
     """Every scalar in the event file bytes ``buf``; a bad or truncated record ends the read (see ``.error``).
 
-    Two passes. A Python loop only walks the record framing (one ``unpack``
-    per record). Then numpy checks, for all records at once, whether each is
-    the record ``SummaryWriter.add_scalar`` writes (wall_time, step, one
-    Summary.Value of tag + simple_value) and gathers steps, wall times, values
-    and tags of those in bulk. The other records (TF2 tensors, histograms,
-    file_version, several values per event) go through the general decoder,
-    one by one, and are merged back in file order.
+    Two passes. The first walks the record framing and, for all records at
+    once, finds those of the shape ``SummaryWriter.add_scalar`` writes
+    (wall_time, step, one Summary.Value of tag + simple_value): their steps,
+    wall times, values and tags are gathered in bulk and their checksums
+    checked. With the C extension that pass is ``_speedups.tb_scan``, one
+    loop; without it, one ``unpack`` per record and numpy over all of them.
+    The other records (TF2 tensors, histograms, file_version, several values
+    per event) go through the general decoder, one by one, and are merged
+    back in file order.
     """
     if verify:
         return _decode_general(buf, verify=True)
     out = Scalars()
     n = len(buf)
-    starts: list[int] = []
-    add = starts.append
-    unpack = _U64
-    pos = 0
-    try:
-        while pos < n:  # the framing walk: the only per-record Python work on the fast path
-            add(pos + 12)
-            pos += unpack(buf, pos)[0] + 16
-    except struct.error:  # fewer than 8 bytes left for a length
-        pos = n + 1
-    if pos > n:  # the last record runs past the end: a torn write
-        last_at = starts.pop() - 12
-        out.error = Corrupt(last_at, f"truncated record ({n - last_at} bytes left)")
-        pos = (starts[-1] - 12 + unpack(buf, starts[-1] - 12)[0] + 16) if starts else 0
-    out.records = len(starts)
-    if not starts:
+    sp = _compiled.speedups
+    scan = getattr(sp, "tb_scan", None) if sp is not None else None
+    tag_of: dict[str, int] = {}
+    if scan is not None:
+        starts_b, pos, torn, *fast = scan(buf)
+        st = np.frombuffer(starts_b, dtype=np.int64)
+    else:
+        st, pos, torn = _framing(buf)
+    if torn >= 0:
+        out.error = Corrupt(torn, f"truncated record ({n - torn} bytes left)")
+    out.records = len(st)
+    if not len(st):
         return out
-    st = np.asarray(starts, dtype=np.int64)
     en = np.empty_like(st)
     en[:-1] = st[1:] - 16
     en[-1] = pos - 4
     raw = np.frombuffer(buf, dtype=np.uint8)
-    tag_of: dict[str, int] = {}
-    parts = [_fast_chunk(buf, raw, st, en, c, min(c + _CHUNK, len(st)), tag_of) for c in range(0, len(st), _CHUNK)]
-    f = np.concatenate([p[0] for p in parts])
-    tids = np.concatenate([p[1] for p in parts])
-    steps = np.concatenate([p[2] for p in parts])
-    walls = np.concatenate([p[3] for p in parts])
-    vals = np.concatenate([p[4] for p in parts])
+    if scan is not None:
+        f, tids, steps, walls, vals, good = _compiled_columns(*fast, tag_of)
+    else:
+        parts = [_fast_chunk(buf, raw, st, en, c, min(c + _CHUNK, len(st)), tag_of) for c in range(0, len(st), _CHUNK)]
+        f = np.concatenate([p[0] for p in parts])
+        tids = np.concatenate([p[1] for p in parts])
+        steps = np.concatenate([p[2] for p in parts])
+        walls = np.concatenate([p[3] for p in parts])
+        vals = np.concatenate([p[4] for p in parts])
+        good = _checksums_ok(raw, st, en, f)  # the kept records, checked in bulk: a flipped bit drops the point
     ok = np.zeros(len(st), dtype=bool)
     ok[f] = True
-    good = _checksums_ok(raw, st, en, f)  # the kept records, checked in bulk: a flipped bit drops the point
     if not good.all():
         out.corrupt += int((~good).sum())
         f, tids, steps, walls, vals = f[good], tids[good], steps[good], walls[good], vals[good]
@@ -155,9 +155,10 @@ def decode(buf: bytes, *, verify: bool = False) -> Scalars:
         s_wall: list[float] = []
         s_val: list[float] = []
         for r in slow.tolist():
-            sub = _decode_general(buf[starts[r] - 12 : int(en[r]) + 4], plugins=plugins)
+            at = int(st[r]) - 12
+            sub = _decode_general(buf[at : int(en[r]) + 4], plugins=plugins)
             if sub.error is not None:
-                out.error = Corrupt(starts[r] - 12, sub.error.why)
+                out.error = Corrupt(at, sub.error.why)
                 break
             if sub.values and not _checksums_ok(raw, st, en, np.asarray([r]))[0]:
                 out.corrupt += 1
@@ -182,6 +183,50 @@ def decode(buf: bytes, *, verify: bool = False) -> Scalars:
     out.tag_ids, out.steps, out.walls, out.values = tids, steps, walls, vals  # type: ignore[assignment]
     return out
 
+
+def _framing(buf: bytes) -> tuple[np.ndarray, int, int]:
+    """(payload offset of each complete record, the offset after the last one, where a torn last record starts or -1)."""
+    n = len(buf)
+    starts: list[int] = []
+    add = starts.append
+    unpack = _U64
+    pos = 0
+    try:
+        while pos < n:  # one unpack per record: the only per-record Python work of the fast path
+            add(pos + 12)
+            pos += unpack(buf, pos)[0] + 16
+    except struct.error:  # fewer than 8 bytes left for a length
+        pos = n + 1
+    torn = -1
+    if pos > n:  # the last record runs past the end: a torn write
+        torn = starts.pop() - 12
+        pos = (starts[-1] - 12 + unpack(buf, starts[-1] - 12)[0] + 16) if starts else 0
+    return np.asarray(starts, dtype=np.int64), pos, torn
+
+
+def _compiled_columns(
+    fast: bytearray, steps: bytearray, walls: bytearray, vals: bytearray, local: bytearray, ok: bytearray,
+    tags: list[bytes], first: bytearray, tag_of: dict[str, int],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``tb_scan``'s columns as the numpy path gives them, tag numbers included.
+
+    The numpy path numbers the new tags of each batch of :data:`_CHUNK`
+    records in the order of ``(length, bytes)``; the tags are numbered here in
+    that same order, so that the series come out in the same order either way.
+    """
+    first_at = np.frombuffer(first, dtype=np.int64) // _CHUNK
+    number = np.empty(len(tags), dtype=np.int64)
+    for j in sorted(range(len(tags)), key=lambda j: (int(first_at[j]), len(tags[j]), tags[j])):
+        number[j] = tag_of.setdefault(tags[j].decode("utf-8", "replace"), len(tag_of))
+    col = np.frombuffer
+    return (
+        col(fast, dtype=np.int64),
+        number[col(local, dtype=np.int64)],
+        col(steps, dtype=np.int64),
+        col(walls, dtype=np.float64),
+        col(vals, dtype=np.float64),
+        col(ok, dtype=np.uint8).astype(bool),
+    )
 
 def _checksums_ok(raw: np.ndarray, st: np.ndarray, en: np.ndarray, recs: np.ndarray) -> np.ndarray:
     """For records ``recs``: True where both the length and the data checksums match (masked CRC-32C).
@@ -230,7 +275,8 @@ def _fast_chunk(
     ok &= (q + 4 + l2 == en) & (at(q + 4) == 0x0A) & (tl < 0x80) & (v + 5 == en) & (at(v) == 0x15)
     f = np.nonzero(ok)[0]
     walls = raw[st[f][:, None] + 1 + np.arange(8)].view("<f8").ravel().astype(np.float64)
-    vals = raw[v[f][:, None] + 1 + np.arange(4)].view("<f4").ravel().astype(np.float64)
+    with np.errstate(invalid="ignore"):  # a flipped bit can make a signalling NaN
+        vals = raw[v[f][:, None] + 1 + np.arange(4)].view("<f4").ravel().astype(np.float64)
     tids = np.zeros(len(f), dtype=np.int64)
     if len(f):
         tlf, tstart = tl[f], q[f] + 6
