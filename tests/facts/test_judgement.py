@@ -10,13 +10,15 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from tests.conftest import realrun
 from trainguard.configs import attach
 from trainguard.diagnosis import diagnose
 from trainguard.facts import facts_of
-from trainguard.facts.overfit import LATE_TURN, OVERFITTING, RISE_FLOOR, STOPPED
+from trainguard.facts.overfit import LATE_TURN, NOT_LEARNING, OVERFITTING, RISE_FLOOR, STOPPED
+from trainguard.facts.train import MIN_LOGS
 from trainguard.findings import Severity
 from trainguard.readers import read_run, read_runs
 from trainguard.run import Run
@@ -152,6 +154,56 @@ def test_a_resumed_run_keeps_the_later_points() -> None:
     ev = facts_of(run).eval
     assert list(ev.steps) == [10, 20, 30, 40] and list(ev.values) == [2.0, 1.5, 1.4, 1.3]
     assert facts_of(run).overfit.state == "improving"
+
+
+# -- a model that learned --------------------------------------------------------------------------------
+
+
+def _with_train(run: Run, values: np.ndarray) -> Run:
+    """``run`` with its train loss replaced by ``values`` at the same steps (eval and the rest kept)."""
+    out = Run(name=run.name, format=run.format)
+    for name, s in run.history.items():
+        if name != "train_loss":
+            for st, v in zip(s.steps, s.values, strict=True):
+                out.history.add(name, int(st), float(v))
+    for st, v in zip(run.train_loss.sorted().steps, values, strict=True):
+        out.history.add("train_loss", int(st), float(v))
+    return out
+
+
+def test_an_eval_rise_over_a_train_loss_that_never_learned_is_not_overfitting() -> None:
+    """015's real eval curve (an overfit by every rule) over a train loss that only scatters around its start."""
+    run = _real("015_")
+    assert facts_of(run).overfit.state == OVERFITTING and facts_of(run).train_verdict.learned is True
+    t = run.train_loss.sorted()
+    start = float(t.values[0])
+    flat = start * (1 + 0.05 * np.random.default_rng(0).standard_normal(len(t)))
+    v = facts_of(_with_train(run, flat)).overfit
+    assert v.state == NOT_LEARNING and v.severity is Severity.INFO
+    f = _overfitting(_with_train(run, flat))
+    assert "never improved beyond its own noise" in f.message and f"over {len(t)} logs" in f.message
+    # the same flat train loss, but learning: a descent of 30 % under the same scatter is overfitting again
+    falling = flat * np.linspace(1.0, 0.7, len(t))
+    assert facts_of(_with_train(run, falling)).overfit.state == OVERFITTING
+
+
+def test_too_few_train_logs_never_veto_overfitting() -> None:
+    """038: 5 train logs (one per 500 steps) that rise, 20 evals up 29 % from the first: labelled overfit, kept."""
+    run = _real("038_")
+    assert len(run.train_loss) < MIN_LOGS
+    assert facts_of(run).train_verdict.learned is None
+    assert facts_of(run).overfit.state == OVERFITTING
+
+
+def test_tiny_diverged_training_is_divergence_not_overfitting(tiny_runs) -> None:
+    """The tiny run at LR 1.0: its eval bounces between 115 and 300 while the train loss never learns."""
+    run = read_run(tiny_runs("diverge").output_dir)
+    f = facts_of(run)
+    assert f.train_verdict.learned is False
+    assert f.overfit.state != OVERFITTING
+    d = diagnose(run)
+    assert d.findings[0].code == "divergence" and d.status == "error"
+    assert all(x.severity is Severity.INFO for x in d.findings if x.code in ("overfitting", "wasted_compute"))
 
 
 # -- train-only runs -------------------------------------------------------------------------------------

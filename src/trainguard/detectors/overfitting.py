@@ -14,6 +14,7 @@ from ..facts.overfit import (
     ERROR_RISE,
     LATE_SHARE,
     LATE_TURN,
+    NOT_LEARNING,
     OVERFITTING,
     RISE_FLOOR,
     STOPPED,
@@ -59,6 +60,14 @@ def detect(run: Run) -> list[Finding]:
             why.append(f"only {v.persistence:.0%} of the evals since are above the noise")
         msg = (f"{metric} stopped improving: best {fmt(v.best_value)} at {where}, {size} "
                f"({'; '.join(why) or 'not a material rise'}).")
+    elif v.state == NOT_LEARNING:
+        tv = f.train_verdict
+        train = "" if tv is None else (
+            f" (started ~{fmt(tv.start)}, best ~{fmt(tv.best)}, point-to-point noise ±{fmt(tv.noise)}, "
+            f"over {tv.logs} logs)")
+        msg = (f"{metric} rose from its best {fmt(v.best_value)} at {where}, {size}, but the train loss never "
+               f"improved beyond its own noise{train}: a model that has not learned cannot overfit, so this is "
+               "not called overfitting; the divergence and learning findings say what went wrong.")
     elif v.state == LATE_TURN:
         msg = (f"{metric} turned up late: best {fmt(v.best_value)} at {where}, {size} ({fmt(v.last_value)} at "
                f"step {v.last_step}), in the last {100 * LATE_SHARE:g}% of the run: too late to call the run "

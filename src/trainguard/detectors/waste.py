@@ -15,8 +15,17 @@ import numpy as np
 
 from ..facts import Best, facts_of
 from ..facts._view import fmt, run_xy, saved_steps
+from ..facts.overfit import LATE_TURN, NOT_LEARNING, STOPPED, TOO_FEW
 from ..findings import Finding, Severity
 from ..run import Run
+
+# What eval did after the best, when that was not overfitting (the verdict's state says which)
+_AFTER_BEST = {
+    STOPPED: " (eval only wandered within its noise since)",
+    LATE_TURN: " (eval turned up only in the last fifth of the run)",
+    TOO_FEW: " (too few evals since to judge)",
+    NOT_LEARNING: " (eval rose, but the train loss never improved: see divergence, not overfitting)",
+}
 
 
 def detect(run: Run, *, min_fraction: float = 0.05) -> list[Finding]:
@@ -43,7 +52,8 @@ def detect(run: Run, *, min_fraction: float = 0.05) -> list[Finding]:
                 cost += f" = {w.gpu_hours:.3g} GPU-hours on {w.gpus} GPU{'s' if (w.gpus or 1) > 1 else ''}"
                 if w.gpus_assumed:
                     cost += " (GPU count unknown, 1 assumed)"
-        note = "" if over_sev in (Severity.ERROR, Severity.WARNING) else " (eval only wandered within its noise since)"
+        note = "" if over_sev in (Severity.ERROR, Severity.WARNING) else _AFTER_BEST.get(
+            verdict.state if verdict is not None else "", "")
         msg = (
             f"{w.steps} of {run.last_step} steps ({w.fraction:.0%}{cost}) ran after the best {best.metric} "
             f"{fmt(best.value)} at step {best.step}{note}."

@@ -90,8 +90,9 @@ class Facts:
         ev = self.eval
         if ev is None or not len(ev):
             return None
+        t = self.train_verdict
         return judge_overfitting(ev.steps, ev.values, higher=ev.higher, run_last_step=self.last_step,
-                                 train_at_eval=self.train_at_eval)
+                                 train_at_eval=self.train_at_eval, train_learned=None if t is None else t.learned)
 
     @cached_property
     def best(self) -> Best | None:

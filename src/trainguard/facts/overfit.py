@@ -22,7 +22,13 @@ there was still run left to waste. Each part is a stated rule:
 - **timing**: the best came before the last :data:`LATE_SHARE` (20 %) of the
   run. A turn in the last fifth is reported, as a note: the run ended before it
   could show whether it was a turn or a wobble, and little was spent after it.
-  This is the reference definition the labelled corpus uses (``label.py``).
+  This is the reference definition the labelled corpus uses (``label.py``);
+- **a model that learned**: with enough train logs to tell
+  (:attr:`~trainguard.facts.train.TrainVerdict.learned`), the train loss's
+  best level is below its start by more than twice its point noise. A run
+  whose train loss never improved (diverged from the first step, or stuck)
+  has fitted nothing to overfit: its eval swings are reported as a note and
+  the divergence and learning findings say what went wrong.
 
 Severity follows size and persistence: a warning at the floor; an error at
 :data:`ERROR_RISE` (10 %), or with all of the improvement undone (eval back
@@ -58,6 +64,7 @@ IMPROVING = "improving"  # the best is the latest eval
 TOO_FEW = "too_few"  # fewer than two evals after the best: nothing can be said yet
 STOPPED = "stopped_improving"  # worse than the best, but below the floor or within the noise
 LATE_TURN = "late_turn"  # a material rise that started in the last fifth of the run
+NOT_LEARNING = "train_not_learning"  # a material rise, but the train loss never improved: not overfitting
 OVERFITTING = "overfitting"
 
 
@@ -99,13 +106,16 @@ def judge_overfitting(
     higher: bool = False,
     run_last_step: int | None = None,
     train_at_eval: np.ndarray | None = None,
+    train_learned: bool | None = None,
 ) -> OverfitVerdict | None:
     """The overfitting verdict for an eval curve (step order, one point per step, finite); None without evals.
 
     ``run_last_step`` is the last step of the run (train or eval; the current
     step, live); ``train_at_eval`` the train level paired with each eval
     (:func:`~trainguard.facts.curves.train_at`), used to tell overfitting (train
-    still falling) from a model that got worse as a whole (train rising too).
+    still falling) from a model that got worse as a whole (train rising too);
+    ``train_learned`` whether the train loss improved beyond its noise at all
+    (:attr:`~trainguard.facts.train.TrainVerdict.learned`; None: unknown).
     """
     steps = np.asarray(steps)
     v = np.asarray(values, dtype=np.float64)
@@ -148,6 +158,8 @@ def judge_overfitting(
         significant = z >= Z_MIN and persistence >= PERSISTENCE_MIN
         if not (practical and significant):
             state, sev = STOPPED, Severity.INFO
+        elif train_learned is False:
+            state, sev = NOT_LEARNING, Severity.INFO
         elif late:
             state, sev = LATE_TURN, Severity.INFO
         else:
@@ -170,6 +182,7 @@ __all__ = [
     "IMPROVING",
     "LATE_SHARE",
     "LATE_TURN",
+    "NOT_LEARNING",
     "OVERFITTING",
     "RISE_FLOOR",
     "STOPPED",

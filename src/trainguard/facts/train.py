@@ -35,6 +35,7 @@ BLOWUP = 2.0
 MIN_SHARE = 0.05
 REGRESS_SHARE = 0.5
 MIN_LOGS = 8  # train logs before a blow-up can be called: the start and the tail need a few points each
+LEARN_Z = 2.0  # the best level below the start by more than this many times the point noise: the model learned
 
 DIVERGED = "diverged"
 ABOVE = "above_start"
@@ -68,10 +69,27 @@ class TrainVerdict:
     tail_logs: int
     noise: float
     last_step: int
+    logs: int = 0  # train logs behind the levels (block medians past 2048)
 
     @property
     def blew_up(self) -> bool:
         return self.kind in (ABOVE, DIVERGED) and self.held
+
+    @property
+    def learned(self) -> bool | None:
+        """Did the train loss ever improve beyond its own noise? None with too few logs to say.
+
+        Why: overfitting is a model fitting its training data better while eval
+        gets worse. A train loss whose best level never got more than
+        :data:`LEARN_Z` times its point-to-point noise below its start has not
+        fitted anything (a run at LR 1.0 that bounces between 100 and 250 from
+        the first step), so what its eval does is not overfitting. The point
+        noise is larger than the noise of a level, so this only says "not
+        learned" of a curve that is flat or worse within its own scatter.
+        """
+        if self.logs < MIN_LOGS:
+            return None
+        return self.start - self.best > LEARN_Z * self.noise
 
 
 def assess_train(steps: np.ndarray, values: np.ndarray) -> TrainVerdict | None:
@@ -106,8 +124,8 @@ def assess_train(steps: np.ndarray, values: np.ndarray) -> TrainVerdict | None:
     else:
         held = float(np.mean(tail > BLOWUP * best)) >= 0.6 and end - best > 2 * noise
     held = held and n >= MIN_LOGS
-    return TrainVerdict(kind, held, start, best, int(st[bi]), end, k, noise, int(st[-1]))
+    return TrainVerdict(kind, held, start, best, int(st[bi]), end, k, noise, int(st[-1]), n)
 
 
-__all__ = ["ABOVE", "ABOVE_START", "BLOWUP", "DIVERGED", "MIN_SHARE", "REGRESSED", "TrainVerdict", "assess_train",
+__all__ = ["ABOVE", "ABOVE_START", "BLOWUP", "DIVERGED", "LEARN_Z", "MIN_SHARE", "REGRESSED", "TrainVerdict", "assess_train",
            "judge_train"]

@@ -192,8 +192,10 @@ class Guard:
         if not len(curve):
             return None
         st, tv = f.train
+        t = f.train_verdict
         return judge_overfitting(curve.steps, curve.values, higher=curve.higher, run_last_step=self.run.last_step,
-                                 train_at_eval=train_at(st, tv, curve.steps) if len(tv) else None)
+                                 train_at_eval=train_at(st, tv, curve.steps) if len(tv) else None,
+                                 train_learned=None if t is None else t.learned)
 
     def log_dict(self, step: int, metrics: Mapping[str, Any]) -> Action:
         """:meth:`log` for a dict of framework-named metrics (``loss``, ``eval_loss``, ``learning_rate`` ...)."""
