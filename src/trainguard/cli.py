@@ -20,6 +20,9 @@ from typing import Any
 import typer
 from typer.core import TyperGroup
 
+from ._entry import EXIT_INTERRUPTED
+from .errors import by_interrupt
+
 # Add a command by adding its module name here.
 _COMMANDS: tuple[str, ...] = ("analyze", "version", "run", "watch", "train", "compare", "lint", "demo", "scan")
 
@@ -114,10 +117,17 @@ _QUICK = frozenset({"analyze", "compare", "lint", "version", "--help", "-h"})
 
 
 def main() -> None:
-    """Console-script entry point."""
+    """Console-script entry point (through :mod:`trainguard._entry`)."""
     quick = len(sys.argv) < 2 or sys.argv[1] in _QUICK
     try:
         app()
+    except SystemExit as e:
+        if e.code == 1 and by_interrupt(e):  # typer < 0.2x, like click, made a Ctrl-C "Aborted!", status 1
+            raise SystemExit(EXIT_INTERRUPTED) from None
+        raise
+    except KeyboardInterrupt:  # between typer's handling and the exit
+        sys.stderr.write("interrupted\n")
+        raise SystemExit(EXIT_INTERRUPTED) from None
     finally:
         if quick:
             _exit_without_collecting()

@@ -55,4 +55,23 @@ class GuardError(TrainguardError):
     """The live guard cannot run as asked."""
 
 
-__all__ = ["ConfigError", "GuardError", "InputError", "NoMetricsError", "TrainguardError"]
+def by_interrupt(e: BaseException) -> bool:
+    """True when ``e`` was raised because of a Ctrl-C: a KeyboardInterrupt in its cause or context chain.
+
+    Why: Python and click wrap an interrupt that lands in the wrong place. A
+    Ctrl-C while a dataclass is being created surfaces as ``RuntimeError:
+    Error calling __set_name__``; one while typer parses the arguments as
+    click's ``Abort`` and exit status 1, which trainguard's exit codes reserve
+    for error-level findings. The CLI reports all of them as an interruption.
+    """
+    seen = 0
+    cur: BaseException | None = e
+    while cur is not None and seen < 32:
+        if isinstance(cur, KeyboardInterrupt):
+            return True
+        cur = cur.__cause__ or cur.__context__
+        seen += 1
+    return False
+
+
+__all__ = ["ConfigError", "GuardError", "InputError", "NoMetricsError", "TrainguardError", "by_interrupt"]

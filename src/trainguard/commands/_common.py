@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 import typer
 
 from .._sanitize import clean
-from ..errors import TrainguardError
+from ..errors import TrainguardError, by_interrupt
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -142,6 +142,9 @@ def guarded(fn: F) -> F:
             _one_line("error: input too deeply nested (thousands of levels); not a log or config")
             raise typer.Exit(EXIT_BAD_INPUT) from None
         except Exception as e:  # a bug: still one line unless debugging
+            if by_interrupt(e):  # a Ctrl-C that Python wrapped (while a dataclass was being made, say)
+                _one_line("interrupted")
+                raise typer.Exit(130) from None
             if debug_enabled():
                 _debug_exit()
             _one_line(f"error: internal error ({type(e).__name__}: {e}); re-run with TRAINGUARD_DEBUG=1 and report it")
