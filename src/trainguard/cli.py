@@ -122,7 +122,7 @@ def main() -> None:
     try:
         app()
     except SystemExit as e:
-        if e.code == 1 and by_interrupt(e):  # typer < 0.2x, like click, made a Ctrl-C "Aborted!", status 1
+        if e.code == 1 and by_interrupt(e):  # an older typer, like click, made a Ctrl-C "Aborted!", status 1
             raise SystemExit(EXIT_INTERRUPTED) from None
         raise
     except KeyboardInterrupt:  # between typer's handling and the exit
