@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -58,11 +59,17 @@ def main() -> None:
             print(f"{name:52s} {'-':28s} {s:8.3f} {'':>7s}")
         script = Path(PY).parent / "trainguard"
         launchers = [("python -m", [PY, "-m", "trainguard.cli"])]
+        entry = None
         if script.is_file():
             launchers.append(("script", [str(script)]))
+            m = re.search(r"^from (\S+) import main", script.read_text(errors="replace"), re.M)
+            entry = m.group(1) if m else None
         for src in args.src or [ROOT / "src"]:
             env = dict(base_env, PYTHONPATH=str(src))
             for how, launch in launchers:
+                if how == "script" and entry and not (src / (entry.replace(".", "/") + ".py")).is_file():
+                    print(f"{'(script)':52s} {str(src)[-28:]:28s}   the installed script enters at {entry}, not in this tree")
+                    continue
                 for name, rest in (("trainguard --help", ["--help"]),
                                    ("trainguard analyze trainer_state.json", ["analyze", str(state), "--json"])):
                     s, rc = _best([*launch, *rest], args.n, env)
