@@ -11,7 +11,9 @@
   6.72). On train: the smoothed curve climbs back above its running best and
   then recovers. Severity grows with the share of the progress made so far that
   the jump undid; a jump that never recovers is divergence or overfitting, not
-  instability.
+  instability. An eval jump is a warning only with evidence beyond that one
+  eval: the train level rose with it, or three or more such jumps; alone, it
+  is noted with its size.
 """
 
 from __future__ import annotations
@@ -26,7 +28,9 @@ from ..facts._smoothing import (
     rolling_median,
 )
 from ..facts._view import clamp01, eval_metric, fmt, run_xy, train_xy
+from ..facts.curves import train_at
 from ..facts.noise import diff_noise, eval_noise
+from ..facts.overfit import LEVEL_EVALS
 from ..findings import Finding, Severity
 from ..run import Run
 
@@ -116,20 +120,36 @@ def _eval_bounce(run: Run, min_jump: float) -> Finding | None:
         return None
     i, jump, rf = max(events, key=lambda e: e[1])
     big = rf is None or rf >= 0.1
-    sev = Severity.WARNING if big else Severity.INFO
     tr = ""
     tst, tv = train_xy(run)
+    shared = False
     if len(tv) >= 2:
         a = np.clip(np.searchsorted(tst, st[i - 1]), 0, len(tv) - 1)
         b = np.clip(np.searchsorted(tst, st[i]), 0, len(tv) - 1)
         if b > a:
             tr = f" (train {fmt(float(tv[a]))} -> {fmt(float(tv[b]))})"
+            level = train_at(tst, tv, st[[i - 1, i]])  # train levels (median of 5 logs), not single batches
+            shared = bool(level[1] > level[0])
+    # A warning needs evidence beyond one eval: the train level rose with the jump (the whole model got worse for a
+    # while; the seed-002 report's "train 6.67 -> 6.75, val 6.71 -> 6.93"), or the jumps are a pattern, three or
+    # more (LEVEL_EVALS, as the overfitting verdict asks). Jumps of 3-8 % that recover at the next eval while the
+    # train loss keeps falling happen in healthy runs (the tiny CPU run at 4 of 5 seeds, once or twice; 033, 041,
+    # 047 of the real runs), so they are noted with their size, not called instability.
+    sev = Severity.WARNING if big and (len(events) >= LEVEL_EVALS or shared) else Severity.INFO
     shown = -o if higher else o
+    if sev is Severity.WARNING:
+        why = "; training is unstable (LR too high for the batch size, or bad batches)."
+    elif not big:
+        why = "; small beside the progress made so far: noted, not called instability."
+    else:
+        n = "one jump" if len(events) == 1 else f"{len(events)} jumps"
+        why = (f"; {n}, which the train loss did not share: noted, not called instability (a pattern of three or "
+               "more, or a jump the train loss shares, would point at an LR too high for the batch size).")
     msg = (
         f"{name} jumped at step {int(st[i])}: {fmt(float(shown[i - 1]))} -> {fmt(float(shown[i]))} "
         f"({jump / max(abs(float(o[i - 1])), 1e-12):+.1%}){tr}, then came back to {fmt(float(shown[i + 1]))}"
         + (f", undoing {rf:.0%} of the progress made so far" if rf is not None else "")
-        + "; training is unstable (LR too high for the batch size, or bad batches)."
+        + why
     )
     ev = {
         "kind": "eval_jump",
@@ -141,6 +161,7 @@ def _eval_bounce(run: Run, min_jump: float) -> Finding | None:
         "jump": jump,
         "noise": sigma,
         "reversed_fraction": rf,
+        "train_shared": shared,
         "events": [{"step": int(st[j]), "jump": float(jp)} for j, jp, _ in events[:_MAX_LISTED]],
     }
     conf = clamp01(0.5 + 0.1 * len(events) + (0.2 if sigma > 0 and jump > 5 * sigma else 0))
