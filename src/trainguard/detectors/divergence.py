@@ -26,11 +26,9 @@ import numpy as np
 from .._arrays import median
 from ..facts import facts_of
 from ..facts._view import clamp01, fmt, run_xy
-from ..facts.train import ABOVE, BLOWUP, DIVERGED, REGRESSED
+from ..facts.train import ABOVE, ABSURD_CE, BLOWUP, DIVERGED, REGRESSED
 from ..findings import Finding, Severity
 from ..run import GRAD_NORM, Run
-
-_ABSURD_CE = 20.0  # nats/token; ln(vocab) for the largest vocabularies is ~12.5
 
 
 def detect(run: Run) -> list[Finding]:
@@ -107,7 +105,7 @@ def _divergence(run: Run) -> Finding | None:
             f"{name} blew up: from its best {fmt(best)} (step {t.best_step}) to ~{fmt(end)} over its last {k} logs, "
             f"{end / max(best, 1e-12):.1f}x its best level{grad}."
         )
-    elif end > _ABSURD_CE and best > _ABSURD_CE and end >= 0.7 * start:
+    elif end > ABSURD_CE and best > ABSURD_CE and end >= 0.7 * start:
         lm = _token_loss(run)
         sev, kind = (Severity.ERROR if lm else Severity.INFO), "absurd_level"
         msg = (

@@ -25,6 +25,7 @@ from ..facts import facts_of
 from ..facts._smoothing import head_level, rolling_median, tail_level
 from ..facts._view import clamp01, fmt, steps_per_epoch, train_xy
 from ..facts.overfit import IMPROVING, OVERFITTING
+from ..facts.train import ABSURD_CE
 from ..findings import Finding, Severity
 from ..run import Run
 
@@ -149,7 +150,10 @@ def _fast_drop(run: Run, st: np.ndarray, v: np.ndarray, factor: float, floor: fl
         seen = "before most examples were even seen" if frac <= 0.5 else "before any example was seen twice"
         where = f"within {steps} steps, by {frac:.1%} of the first epoch, {seen}"
     cause = (
-        "an exact 0.0 loss usually means every label is masked (-100) or the loss is not computed"
+        "an exact 0.0 loss usually means every label is masked (-100) or the loss is not computed; under the HF "
+        "Trainer it is also what a window of NaN steps is logged as (logging_nan_inf_filter), so log grad_norm to "
+        "tell them apart" + (f" (the loss was at {fmt(from_v)} just before, far above a token cross-entropy's usual "
+                             "range: NaN is the likelier cause)" if from_v > ABSURD_CE else "")
         if zero
         else "suspect leakage (targets visible in the inputs, labels not shifted or masked), duplicated examples, or trivially predictable targets — not ordinary overfitting"
     )

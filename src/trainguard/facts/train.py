@@ -35,6 +35,9 @@ BLOWUP = 2.0
 MIN_SHARE = 0.05
 REGRESS_SHARE = 0.5
 MIN_LOGS = 8  # train logs before a blow-up can be called: the start and the tail need a few points each
+# nats per token above which a loss is absurd for a token cross-entropy: worse than guessing uniformly over any
+# real vocabulary (ln 256k = 12.5)
+ABSURD_CE = 20.0
 LEARN_Z = 2.0  # the best level below the start by more than this many times the point noise: the model learned
 
 DIVERGED = "diverged"
@@ -127,5 +130,5 @@ def assess_train(steps: np.ndarray, values: np.ndarray) -> TrainVerdict | None:
     return TrainVerdict(kind, held, start, best, int(st[bi]), end, k, noise, int(st[-1]), n)
 
 
-__all__ = ["ABOVE", "ABOVE_START", "BLOWUP", "DIVERGED", "LEARN_Z", "MIN_SHARE", "REGRESSED", "TrainVerdict", "assess_train",
+__all__ = ["ABOVE", "ABOVE_START", "ABSURD_CE", "BLOWUP", "DIVERGED", "LEARN_Z", "MIN_SHARE", "REGRESSED", "TrainVerdict", "assess_train",
            "judge_train"]

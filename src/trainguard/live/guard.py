@@ -28,6 +28,7 @@ import math
 from collections.abc import Mapping
 from typing import Any, Protocol
 
+from .._hf_nan import is_placeholder
 from .._numbers import as_float as _num
 from ..diagnosis import Best, Diagnosis
 from ..facts import facts_of
@@ -115,6 +116,8 @@ class Guard:
             x = _num(v)
             if x is not None:
                 vals.setdefault(_ALIASES.get(k, k), x)
+        if TRAIN_LOSS in vals and is_placeholder(vals[TRAIN_LOSS], vals.get(GRAD_NORM)):
+            vals[TRAIN_LOSS] = math.nan  # the HF Trainer's NaN filter logged 0.0 for a window of NaN steps
         h = self.run.history
         ep = None if epoch is None else _num(epoch)
         for name, x in vals.items():

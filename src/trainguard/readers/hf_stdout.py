@@ -22,6 +22,7 @@ from typing import BinaryIO
 import numpy as np
 
 from .. import _compiled, _prefetch
+from .._hf_nan import restore_nans
 from .._prefetch import CONTEXT, SAVE_HEAD, SNIFF
 from ..errors import InputError, NoMetricsError
 from ..run import EPOCH, Run, Series
@@ -410,6 +411,8 @@ class StreamParser:
             if nseg > 1:
                 for run in out:
                     run.notes.append(f"hf_stdout: {source} holds {len(out)} consecutive runs (split at summary lines / epoch restarts)")
+            for run in out:
+                restore_nans(run)
         return out
 
     def _apply_printed(self, runs: list[Run], spans: list[tuple[int, int]], pos: np.ndarray) -> None:

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._hf_nan import restore_nans
 from ..errors import InputError, NoMetricsError
 from ..run import EPOCH, EVAL_LOSS, TRAIN_LOSS, Run, Series
 from . import _tb_proto
@@ -174,6 +175,7 @@ def _fill(run: Run, files: list[tuple[Path, str]], *, verify: bool = False) -> N
         )
     if skipped:
         run.notes.append(f"{skipped} non-scalar summaries (histograms, images, text) skipped")
+    restore_nans(run)
     _attach_epochs(run)
     walls = [s.wall_time for s in run.history.values() if s.has_wall_time()]
     if walls:

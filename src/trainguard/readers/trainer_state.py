@@ -13,6 +13,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from .._hf_nan import restore_nans
 from .._numbers import as_float as _num
 from ..errors import InputError
 from ..run import EPOCH, Checkpoint, Run
@@ -83,6 +84,7 @@ def load_state(run: Run, state: dict[str, Any], *, source: str = "trainer_state.
             h.add(EPOCH, step, epoch, epoch)
     if predict_skipped:
         run.notes.append(f"{predict_skipped} log_history entries without a step (predict_* or summaries) were not plotted")
+    restore_nans(run)
     ms = state.get("max_steps")
     if isinstance(ms, int) and ms > 0:
         run.planned_steps = ms
