@@ -103,6 +103,16 @@ def test_restart_from_the_start_splits_a_resume_stitches(tmp_path: Path) -> None
     assert any("a new run, split" in n for n in runs[1].notes)
 
 
+@pytest.mark.parametrize("huge", ["1e30", "9223372036854775808", "-1e19"])
+def test_a_step_past_a_64_bit_counter_drops_its_row_not_the_run(tmp_path: Path, huge: str) -> None:
+    """One corrupt step cell: the row is dropped and said so; the run is neither split in two nor refused."""
+    rows = [f"{huge if i == 5 else i * 10},{2.0 - i / 50:.3f}" for i in range(1, 30)]
+    f = tmp_path / "m.csv"
+    f.write_text("step,loss\n" + "\n".join(rows) + "\n")
+    [run] = read_runs(f)
+    assert len(run.train_loss) == 28 and run.train_loss.steps.min() == 10
+    assert any("past a 64-bit counter" in n and "1 row" in n for n in run.notes)
+
 def test_ragged_csv_is_a_one_line_error(tmp_path: Path) -> None:
     f = tmp_path / "bad.csv"
     f.write_text("step,loss,val_loss\n1,2.0,3.0\n2,1.9\n3,1.8,2.9,7\n4,1.7,2.8\n")

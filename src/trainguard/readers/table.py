@@ -161,9 +161,14 @@ def read_all(path: Path | str, *, fmt: str = NAME) -> list[Run]:
     else:
         s = np.arange(nrows, dtype=np.float64)
         notes.append("no step or epoch column: the row number is used as the step")
-    have_step = np.isfinite(s)
-    if not have_step.all():
-        notes.append(f"{int((~have_step).sum())} rows without a step were skipped")
+    finite = np.isfinite(s)
+    have_step = finite & (np.abs(s) < 2.0**63)  # a step of 1e30 would wrap to -2^63 and split the run in two
+    if not finite.all():
+        notes.append(f"{int((~finite).sum())} rows without a step were skipped")
+    if not (have_step == finite).all():
+        huge = s[finite & ~have_step]
+        notes.append(f"{len(huge)} row{'s' if len(huge) != 1 else ''} whose step is past a 64-bit counter "
+                     f"(such as {huge[0]:g}) {'were' if len(huge) != 1 else 'was'} skipped")
     steps = np.where(have_step, s, -1).astype(np.int64)
     metrics: dict[str, np.ndarray] = {}
     nan_cells = _written_nan(data, nrows, width)
