@@ -94,6 +94,13 @@ def metric_name(raw: str, *, eval_context: bool = False) -> str:
     return name
 
 
+_I64 = 2**63  # steps are int64: past that a number is a corrupt field, not a step
+
+def _through(where: Callable[[int], str], keep: np.ndarray) -> Callable[[int], str]:
+    """``where`` for a block cut down to the records ``keep``: its record i is record ``keep[i]`` of the original."""
+    return lambda i: where(int(keep[i]))
+
+
 class _Col:
     """One metric's points in a run: Python lists for records added one by one, numpy parts for blocks.
 
@@ -163,6 +170,7 @@ class Collector:
         self._last_step: int | None = None
         self._where = ""
         self.skipped = 0
+        self._far: list[int | float] = []  # steps past a 64-bit counter: dropped, counted, one note
         self._new_run()
 
     @property
@@ -186,6 +194,9 @@ class Collector:
     ) -> None:
         """Add one record at ``step``; ``where`` (``line 12``) is quoted in restart notes."""
         if not metrics:
+            return
+        if not -_I64 <= step < _I64:  # a corrupt or absurd step: this record only, not the whole log
+            self._far.append(step)
             return
         if self._last_step is not None and step < self._last_step:
             self._rewind(step, where)
@@ -238,7 +249,19 @@ class Collector:
         n = len(steps)
         if not metrics or n == 0:
             return
-        steps = np.asarray(steps, dtype=np.int64)
+        raw = np.asarray(steps)
+        if raw.dtype.kind not in "iu":  # floats, or Python ints past int64 (object): keep the records that fit
+            fits = np.fromiter((-_I64 <= x < _I64 for x in raw.tolist()), bool, n)
+            if not fits.all():
+                self._far.extend(raw[~fits].tolist())
+                keep = np.flatnonzero(fits)
+                raw = raw[keep]
+                metrics = {k: np.asarray(v)[keep] for k, v in metrics.items()}
+                where = _through(where, keep)
+                n = len(raw)
+                if n == 0:
+                    return
+        steps = raw.astype(np.int64)
         i = 0
         while i < n:
             seg = steps[i:]
@@ -318,7 +341,11 @@ class Collector:
             if len(r.history):
                 out.append(r)
         if out:
-            out[-1].skipped_lines += self.skipped
+            out[-1].skipped_lines += self.skipped + len(self._far)
+            if self._far:
+                n = len(self._far)
+                out[-1].notes.append(f"{n} record{'s' if n != 1 else ''} whose step is past a 64-bit counter "
+                                     f"(such as {self._far[0]:g}) {'were' if n != 1 else 'was'} skipped")
         return out
 
 

@@ -53,6 +53,7 @@ def load_state(run: Run, state: dict[str, Any], *, source: str = "trainer_state.
     """Fill ``run`` from a parsed trainer_state dict (also used by the output-dir reader)."""
     h = run.history
     predict_skipped = 0
+    far: list[float] = []  # steps that are NaN, infinite or past int64: a corrupt entry, dropped and said so
     for entry in state.get("log_history", []):
         if not isinstance(entry, dict):
             run.skipped_lines += 1
@@ -61,6 +62,9 @@ def load_state(run: Run, state: dict[str, Any], *, source: str = "trainer_state.
         epoch = _num(entry.get("epoch"))
         if not isinstance(step, (int, float)) or isinstance(step, bool):
             predict_skipped += 1
+            continue
+        if not -(2**63) <= step < 2**63:
+            far.append(step)
             continue
         step = int(step)
         if "train_runtime" in entry:
@@ -84,6 +88,10 @@ def load_state(run: Run, state: dict[str, Any], *, source: str = "trainer_state.
             h.add(EPOCH, step, epoch, epoch)
     if predict_skipped:
         run.notes.append(f"{predict_skipped} log_history entries without a step (predict_* or summaries) were not plotted")
+    if far:
+        run.skipped_lines += len(far)
+        run.notes.append(f"{len(far)} log_history entr{'ies' if len(far) != 1 else 'y'} whose step is NaN, infinite or "
+                         f"past a 64-bit counter (such as {far[0]:g}) {'were' if len(far) != 1 else 'was'} skipped")
     restore_nans(run)
     ms = state.get("max_steps")
     if isinstance(ms, int) and ms > 0:
